@@ -1,0 +1,185 @@
+"""The lazy checkpoint abstraction every reader feeds: tensor listings from headers, reads on demand.
+
+A ``Checkpoint`` is a model as published: one or more tensor files of one format plus the metadata
+files beside them (configs, tokenizer files, code). Listing it touches headers only; ``read`` returns
+one tensor in its stored dtype (a memory-mapped view wherever the format allows) and ``read_float``
+the same tensor as float32, dequantised where the checkpoint stores it quantised.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FormatError, NotFoundError
+from .dtypes import to_float32
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What a header says about one tensor. ``shape`` is in numpy (row-major) order."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # canonical spelling: safetensors names (BF16, F8_E4M3, ...) or a GGUF quant (Q4_K)
+    nbytes: int  # bytes as stored
+    file: Path
+    # True for tensors that are not model weights by themselves: quantisation scales and zero
+    # points, or raw quantised data whose dequantised view is listed under another name.
+    aux: bool = False
+    note: str = ""  # how the value is obtained when it is not read as stored, e.g. "int8 x scale"
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class TensorFile(ABC):
+    """One file of tensors in one format. Readers subclass this; ``Checkpoint`` combines them."""
+
+    path: Path
+    format: str
+
+    @abstractmethod
+    def infos(self) -> list[TensorInfo]:
+        """Every tensor in the file, in file order, from the header alone."""
+
+    @abstractmethod
+    def read(self, name: str) -> np.ndarray:
+        """The tensor as stored (a read-only view on a mapping where possible)."""
+
+    def read_float(self, name: str) -> np.ndarray | None:
+        """The tensor as float32 if this format needs its own dequantisation, else None."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - most readers hold nothing that needs closing
+        pass
+
+
+METADATA_PATTERNS = (
+    "*.json",
+    "*.model",
+    "*.txt",
+    "*.tiktoken",
+    "*.py",
+    "LICENSE*",
+    "LICENCE*",
+    "NOTICE*",
+    "*.md",
+    "*.jinja",
+)
+
+
+@dataclass
+class Checkpoint:
+    """A model opened lazily. Build one with ``scratchcheck.open_model``."""
+
+    path: Path
+    format: str
+    files: list[TensorFile]
+    metadata_files: dict[str, Path] = field(default_factory=dict)  # relative name -> path
+    _index: dict[str, tuple[TensorInfo, TensorFile]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {}
+        for tensor_file in self.files:
+            for info in tensor_file.infos():
+                if info.name in self._index:
+                    other = self._index[info.name][0].file
+                    raise FormatError(info.file, f"tensor {info.name!r} is also stored in {other}")
+                self._index[info.name] = (info, tensor_file)
+        from .dequant import scale_tensor_names
+
+        for scale in scale_tensor_names(self.tensors()):
+            info, tensor_file = self._index[scale]
+            self._index[scale] = (replace(info, aux=True, note="quantisation scale"), tensor_file)
+
+    # -- listing -------------------------------------------------------------------------------
+    def tensors(self) -> list[TensorInfo]:
+        """Every tensor, aux ones included, in file order."""
+        return [info for info, _ in self._index.values()]
+
+    def weights(self) -> list[TensorInfo]:
+        """The tensors that are model parameters (aux tensors left out)."""
+        return [info for info, _ in self._index.values() if not info.aux]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[TensorInfo]:
+        return iter(self.tensors())
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def info(self, name: str) -> TensorInfo:
+        try:
+            return self._index[name][0]
+        except KeyError:
+            raise NotFoundError(self.path, f"no tensor named {name!r}") from None
+
+    @property
+    def num_params(self) -> int:
+        return sum(info.numel for info in self.weights())
+
+    def dtype_breakdown(self) -> dict[str, int]:
+        """Parameters per stored dtype."""
+        counts: Counter[str] = Counter()
+        for info in self.weights():
+            counts[info.dtype] += info.numel
+        return dict(counts.most_common())
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self, name: str) -> np.ndarray:
+        """One tensor in its stored dtype."""
+        info = self.info(name)
+        return self._index[info.name][1].read(name)
+
+    def read_float(self, name: str) -> np.ndarray:
+        """One tensor as float32, dequantised when it is stored quantised (FP8 + scales, GGUF, int8)."""
+        tensor_file = self._index[self.info(name).name][1]
+        special = tensor_file.read_float(name)
+        if special is not None:
+            return special
+        from .dequant import dequantise_with_scales  # a checkpoint-level rule: scales may sit in another shard
+
+        scaled = dequantise_with_scales(self, name)
+        return scaled if scaled is not None else to_float32(tensor_file.read(name))
+
+    # -- metadata ------------------------------------------------------------------------------
+    def metadata_text(self, name: str) -> str | None:
+        """The text of one metadata file (``config.json``, ``tokenizer.json`` ...) or None."""
+        path = self.metadata_files.get(name)
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise NotFoundError(path, f"cannot read: {exc.strerror}") from None
+
+    def config(self) -> dict | None:
+        """``config.json`` parsed, or None if there is none. A malformed one is an error."""
+        text = self.metadata_text("config.json")
+        if text is None:
+            return None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FormatError(self.metadata_files["config.json"], f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+        return value if isinstance(value, dict) else None
+
+    def close(self) -> None:
+        for tensor_file in self.files:
+            tensor_file.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
