@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FormatError, NotFoundError
-from .dtypes import to_float32
+from .dtypes import SAFETENSORS_DTYPES, to_float32
 
 
 @dataclass(frozen=True)
@@ -147,10 +147,23 @@ class Checkpoint:
         special = tensor_file.read_float(name)
         if special is not None:
             return special
-        from .dequant import dequantise_with_scales  # a checkpoint-level rule: scales may sit in another shard
+        from .dequant import (
+            dequantise_with_scales,  # a checkpoint-level rule: scales may sit in another shard
+        )
 
         scaled = dequantise_with_scales(self, name)
         return scaled if scaled is not None else to_float32(tensor_file.read(name))
+
+    def read_values(self, name: str) -> np.ndarray:
+        """The cheapest numeric form of a tensor: the stored view for plain dtypes (bf16 stays bf16,
+        so nothing is copied), dequantised float32 for quantised ones. Streaming code casts per chunk."""
+        info = self.info(name)
+        if info.dtype in SAFETENSORS_DTYPES and not info.note:
+            from .dequant import scale_of
+
+            if scale_of(self._index, info) is None:
+                return self._index[name][1].read(name)
+        return self.read_float(name)
 
     # -- metadata ------------------------------------------------------------------------------
     def metadata_text(self, name: str) -> str | None:
@@ -171,7 +184,9 @@ class Checkpoint:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise FormatError(self.metadata_files["config.json"], f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+            raise FormatError(
+                self.metadata_files["config.json"], f"invalid JSON: {exc.msg} at line {exc.lineno}"
+            ) from None
         return value if isinstance(value, dict) else None
 
     def close(self) -> None:

@@ -59,14 +59,21 @@ def dequantise_with_scales(checkpoint: Checkpoint, name: str) -> np.ndarray | No
         return _apply_block_scale(checkpoint, name, weight, scale)
     if weight.ndim >= 1 and scale.size == weight.shape[0]:
         return weight * scale.reshape((weight.shape[0],) + (1,) * (weight.ndim - 1))
-    raise FormatError(info.file, f"tensor {name!r}: scale {scale_name!r} of shape {scale.shape} fits no known scheme")
+    raise FormatError(
+        info.file, f"tensor {name!r}: scale {scale_name!r} of shape {scale.shape} fits no known scheme"
+    )
 
 
-def _apply_block_scale(checkpoint: Checkpoint, name: str, weight: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _apply_block_scale(
+    checkpoint: Checkpoint, name: str, weight: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
     rows, cols = weight.shape
     srows, scols = scale.shape
     block_r, block_c = -(-rows // srows), -(-cols // scols)
     if -(-rows // block_r) != srows or -(-cols // block_c) != scols:
-        raise FormatError(checkpoint.info(name).file, f"tensor {name!r}: block scale {scale.shape} does not tile {weight.shape}")
+        raise FormatError(
+            checkpoint.info(name).file,
+            f"tensor {name!r}: block scale {scale.shape} does not tile {weight.shape}",
+        )
     expanded = np.repeat(np.repeat(scale, block_r, axis=0), block_c, axis=1)[:rows, :cols]
     return weight * expanded

@@ -68,7 +68,9 @@ def detect_format(path: Path) -> str:
         return "torch"  # a zip: torch's format; .npz is recognised by suffix
     if magic[:1] == b"\x80":
         return "torch"  # a bare pickle: torch's legacy format
-    raise UnsupportedError(path, "unknown checkpoint format (expected safetensors, .bin/.pt, GGUF, ONNX or .npz)")
+    raise UnsupportedError(
+        path, "unknown checkpoint format (expected safetensors, .bin/.pt, GGUF, ONNX or .npz)"
+    )
 
 
 def open_tensor_file(path: Path, fmt: str | None = None) -> TensorFile:
@@ -102,7 +104,9 @@ def _open_folder(folder: Path) -> Checkpoint:
         if indexes:
             return Checkpoint(folder, fmt, _open_index(indexes[0], fmt), find_metadata_files(folder))
         candidates = sorted(
-            p for p in folder.iterdir() if p.is_file() and _SUFFIXES.get(p.suffix.lower()) == fmt and not _is_optimizer_state(p)
+            p
+            for p in folder.iterdir()
+            if p.is_file() and _SUFFIXES.get(p.suffix.lower()) == fmt and not _is_optimizer_state(p)
         )
         if candidates:
             files = [open_tensor_file(p, fmt) for p in candidates]
@@ -130,7 +134,11 @@ def find_metadata_files(folder: Path, depth: int = 2) -> dict[str, Path]:
         for entry in entries:
             if entry.is_dir() and level < depth and not entry.name.startswith("."):
                 visit(entry, level + 1)
-            elif entry.is_file() and any(entry.match(p) for p in METADATA_PATTERNS) and not entry.name.endswith(".index.json"):
+            elif (
+                entry.is_file()
+                and any(entry.match(p) for p in METADATA_PATTERNS)
+                and not entry.name.endswith(".index.json")
+            ):
                 if entry.stat().st_size <= _MAX_METADATA_BYTES:
                     found[entry.relative_to(folder).as_posix()] = entry
 
@@ -145,7 +153,9 @@ def resolve_hub_id(model_id: str, *, allow_network: bool = False) -> Path:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
     except ImportError:  # pragma: no cover - a core dependency
-        raise NotFoundError(model_id, "not a local path, and huggingface_hub is not installed to resolve it") from None
+        raise NotFoundError(
+            model_id, "not a local path, and huggingface_hub is not installed to resolve it"
+        ) from None
     try:
         folder = snapshot_download(repo_id, revision=revision or None, local_files_only=not allow_network)
     except LocalEntryNotFoundError:
@@ -155,8 +165,7 @@ def resolve_hub_id(model_id: str, *, allow_network: bool = False) -> Path:
             "or pass --allow-network",
         ) from None
     except Exception as exc:  # the hub client raises many types; each is one line for the user
-        raise NotFoundError(model_id, f"cannot resolve from the Hugging Face cache: {exc}".splitlines()[0]) from None
+        raise NotFoundError(
+            model_id, f"cannot resolve from the Hugging Face cache: {exc}".splitlines()[0]
+        ) from None
     return Path(folder)
-
-
-

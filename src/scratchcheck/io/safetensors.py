@@ -43,14 +43,21 @@ class SafetensorsFile(TensorFile):
         raw = self._map.view(0, np.dtype(np.uint8), (8,)).tobytes()
         (header_len,) = struct.unpack("<Q", raw)
         if header_len > MAX_HEADER_BYTES:
-            raise FormatError(self.path, f"header length {header_len} exceeds the {MAX_HEADER_BYTES}-byte limit")
+            raise FormatError(
+                self.path, f"header length {header_len} exceeds the {MAX_HEADER_BYTES}-byte limit"
+            )
         if 8 + header_len > size:
-            raise FormatError(self.path, f"truncated: header claims {header_len} bytes but the file has {size - 8} after the length")
+            raise FormatError(
+                self.path,
+                f"truncated: header claims {header_len} bytes but the file has {size - 8} after the length",
+            )
         header_bytes = self._map.view(8, np.dtype(np.uint8), (header_len,)).tobytes()
         try:
             header = json.loads(header_bytes.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(self.path, f"header is not valid UTF-8 JSON ({exc.__class__.__name__})") from None
+            raise FormatError(
+                self.path, f"header is not valid UTF-8 JSON ({exc.__class__.__name__})"
+            ) from None
         if not isinstance(header, dict):
             raise FormatError(self.path, "header is not a JSON object")
         metadata = header.pop("__metadata__", None)
@@ -68,12 +75,18 @@ class SafetensorsFile(TensorFile):
         position = 0
         for name, _, _, begin, end in entries:
             if begin != position:
-                what = "overlaps the previous tensor" if begin < position else f"leaves a gap of {begin - position} bytes"
+                what = (
+                    "overlaps the previous tensor"
+                    if begin < position
+                    else f"leaves a gap of {begin - position} bytes"
+                )
                 raise FormatError(self.path, f"tensor {name!r}: data_offsets start {begin} {what}")
             position = end
         if position != buffer_len:
             if position > buffer_len:
-                raise FormatError(self.path, f"truncated: tensors need {position} data bytes, the file has {buffer_len}")
+                raise FormatError(
+                    self.path, f"truncated: tensors need {position} data bytes, the file has {buffer_len}"
+                )
             raise FormatError(self.path, f"{buffer_len - position} trailing bytes after the last tensor")
 
         infos, offsets = [], {}
@@ -89,8 +102,12 @@ class SafetensorsFile(TensorFile):
         if dtype_name not in SAFETENSORS_DTYPES:
             raise FormatError(self.path, f"tensor {name!r}: unknown dtype {dtype_name!r}")
         shape = entry.get("shape")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise FormatError(self.path, f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers")
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise FormatError(
+                self.path, f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers"
+            )
         offsets = entry.get("data_offsets")
         if (
             not isinstance(offsets, list)
@@ -98,12 +115,15 @@ class SafetensorsFile(TensorFile):
             or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
             or offsets[0] > offsets[1]
         ):
-            raise FormatError(self.path, f"tensor {name!r}: data_offsets {offsets!r} are not [begin, end] with begin <= end")
+            raise FormatError(
+                self.path, f"tensor {name!r}: data_offsets {offsets!r} are not [begin, end] with begin <= end"
+            )
         begin, end = offsets
         expected = int(np.prod(shape, dtype=np.int64)) * SAFETENSORS_DTYPES[dtype_name].itemsize
         if end - begin != expected:
             raise FormatError(
-                self.path, f"tensor {name!r}: {end - begin} bytes for shape {shape} {dtype_name}, which needs {expected}"
+                self.path,
+                f"tensor {name!r}: {end - begin} bytes for shape {shape} {dtype_name}, which needs {expected}",
             )
         return dtype_name, tuple(shape), begin, end
 

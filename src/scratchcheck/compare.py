@@ -1,0 +1,128 @@
+"""One comparison, start to finish: read -> components -> align -> measure -> test -> verdict."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+
+from . import __version__
+from .align import TensorPair, align
+from .arch import ModelLayout, layout
+from .io import Checkpoint, open_model
+from .metrics import PairMetrics, pair_metrics
+from .results import (
+    SCHEMA,
+    VERDICTS,
+    ComparisonReport,
+    ComponentComparison,
+    ComponentSummary,
+    ModelSummary,
+    TensorComparison,
+)
+from .verdict import assess, tensor_record
+
+# Called after each pair is measured with (bytes read for it, label of the pair).
+Progress = Callable[[int, str], None]
+ModelSource = str | os.PathLike[str] | Checkpoint
+
+
+def compare(
+    suspect: ModelSource,
+    references: Sequence[ModelSource],
+    *,
+    component: str | None = None,
+    progress: Progress | None = None,
+    allow_network: bool = False,
+) -> ComparisonReport:
+    """Compare a suspect checkpoint with one or more references, component by component."""
+    with ExitStack() as stack:
+        s_layout = layout(_open(suspect, stack, allow_network))
+        records: list[TensorComparison] = []
+        candidates: list[ComponentComparison] = []
+        ref_summaries = []
+        for source in references:
+            r_layout = layout(_open(source, stack, allow_network))
+            name = str(r_layout.checkpoint.path)
+            ref_summaries.append(summarise(r_layout))
+            alignment = align(s_layout, r_layout, component=component)
+            ref_records = [tensor_record(pair, _measure(pair, progress), name) for pair in alignment.pairs]
+            records.extend(ref_records)
+            candidates.extend(assess(s_layout, r_layout, alignment, ref_records, name))
+        components = best_per_component(candidates)
+        return ComparisonReport(
+            schema=SCHEMA,
+            verdict=overall_verdict(components),
+            suspect=summarise(s_layout),
+            references=ref_summaries,
+            components=components,
+            tensors=records,
+            warnings=[],
+            shares=shares_by_reference(candidates),
+            version=__version__,
+        )
+
+
+def _open(source: ModelSource, stack: ExitStack, allow_network: bool) -> Checkpoint:
+    if isinstance(source, Checkpoint):
+        return source
+    return stack.enter_context(open_model(source, allow_network=allow_network))
+
+
+def _measure(pair: TensorPair, progress: Progress | None) -> PairMetrics | None:
+    if not pair.learned:
+        return None
+    metrics = pair_metrics(pair.suspect.load(), pair.reference.load())
+    if progress is not None:
+        progress(pair.suspect.nbytes + pair.reference.nbytes, pair.suspect.label or pair.suspect.name)
+    return metrics
+
+
+def summarise(model: ModelLayout) -> ModelSummary:
+    checkpoint = model.checkpoint
+    total = checkpoint.num_params or 1
+    return ModelSummary(
+        path=str(checkpoint.path),
+        format=checkpoint.format,
+        params=checkpoint.num_params,
+        tensors=len(checkpoint.weights()),
+        components=[
+            ComponentSummary(c.name, c.kind, c.params, c.params / total, len(c.tensors))
+            for c in model.components
+        ],
+    )
+
+
+def best_per_component(candidates: list[ComponentComparison]) -> list[ComponentComparison]:
+    """Per suspect component, the reference with the strongest evidence, and its margin."""
+    from dataclasses import replace
+
+    by_component: dict[str, list[ComponentComparison]] = {}
+    for candidate in candidates:
+        by_component.setdefault(candidate.suspect_component, []).append(candidate)
+    best = []
+    for group in by_component.values():
+        ranked = sorted(group, key=_strength, reverse=True)
+        top = ranked[0]
+        if len(ranked) > 1 and top.pearson is not None and ranked[1].pearson is not None:
+            top = replace(top, margin=top.pearson - ranked[1].pearson, runner_up=ranked[1].reference)
+        best.append(top)
+    return best
+
+
+def _strength(c: ComponentComparison) -> tuple[int, float]:
+    return (-VERDICTS.index(c.verdict), c.pearson if c.pearson is not None else -2.0)
+
+
+def overall_verdict(components: list[ComponentComparison]) -> str:
+    """The strongest relationship found among components."""
+    found = {c.verdict for c in components}
+    return next((v for v in VERDICTS if v in found), "not_comparable")
+
+
+def shares_by_reference(candidates: list[ComponentComparison]) -> dict[str, dict[str, float]]:
+    shares: dict[str, dict[str, float]] = {}
+    for c in candidates:
+        shares.setdefault(c.reference, {}).setdefault(c.verdict, 0.0)
+        shares[c.reference][c.verdict] += c.share
+    return shares

@@ -1,0 +1,172 @@
+"""Per-pair numbers, computed in one streaming pass with float64 accumulation.
+
+Two tensors are walked chunk by chunk: each chunk is cast to float64, its means and centred
+co-moments are merged into running totals (Chan et al.'s pairwise update, which keeps Pearson exact
+for tensors with a large common offset, where the textbook ``sum(ab) - n*mean(a)*mean(b)`` loses every
+digit), and the pages behind it are handed back. Peak memory is a few chunks, whatever the tensor size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .io.mapping import drop_pages
+
+CHUNK = 1 << 20  # elements per streaming step: 8 MiB per float64 chunk
+SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
+
+
+@dataclass(frozen=True)
+class PairMetrics:
+    n: int
+    cosine: float
+    pearson: float
+    rel_l2: float  # ||a - b|| / ||b||
+    max_abs_diff: float
+    frac_equal: float
+    bit_identical: bool
+    # What raw cosine would be with no element-wise correspondence at all: n * mean(a) * mean(b) /
+    # (||a|| ||b||). Near 1 for positive, near-constant tensors such as norm gains.
+    cosine_null: float
+    mean_a: float
+    mean_b: float
+    std_a: float
+    std_b: float
+    spearman: float  # on a sample of SAMPLE positions
+    delta_corr: float  # corr(a - b, b)
+    delta_kurtosis: float  # Pearson kurtosis of a - b on the sample; 3 for Gaussian noise
+    sample_a: np.ndarray  # the sampled values, for tests that need raw values (permutation nulls)
+    sample_b: np.ndarray
+
+
+class _Moments:
+    """Running count, means and centred second moments of a pair of streams."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean_a = self.mean_b = 0.0
+        self.m_aa = self.m_bb = self.m_ab = 0.0
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        k = a.size
+        if k == 0:
+            return
+        ma, mb = float(a.mean()), float(b.mean())
+        da, db = a - ma, b - mb
+        caa, cbb, cab = float(da @ da), float(db @ db), float(da @ db)
+        n = self.n
+        total = n + k
+        dma, dmb = ma - self.mean_a, mb - self.mean_b
+        self.m_aa += caa + dma * dma * n * k / total
+        self.m_bb += cbb + dmb * dmb * n * k / total
+        self.m_ab += cab + dma * dmb * n * k / total
+        self.mean_a += dma * k / total
+        self.mean_b += dmb * k / total
+        self.n = total
+
+
+def _chunks(x: np.ndarray):
+    """Flat float64 chunks of ``x`` and the stored-dtype slice each came from."""
+    flat = x.reshape(-1) if x.flags.c_contiguous else None
+    if flat is not None:
+        for start in range(0, flat.size, CHUNK):
+            part = flat[start : start + CHUNK]
+            yield part, part.astype(np.float64)
+        return
+    # A strided view (e.g. a transposed matrix): walk its leading axis in row blocks.
+    rows = max(1, CHUNK // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+    for start in range(0, x.shape[0], rows):
+        part = np.ascontiguousarray(x[start : start + rows]).reshape(-1)
+        yield part, part.astype(np.float64)
+
+
+def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
+    """Every per-pair number for two arrays of one shape (any numeric dtype; views are not copied)."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    n = int(a.size)
+    moments = _Moments()
+    sum_ab = sum_aa = sum_bb = sum_dd = 0.0
+    max_diff = 0.0
+    equal = 0
+    same_bits = a.dtype == b.dtype
+    # An evenly strided sample with a seeded random phase: cheap to take while streaming.
+    step = max(1, n // SAMPLE)
+    position = int(np.random.default_rng(seed).integers(step))
+    offset = 0
+    samples_a, samples_b = [], []
+    for (raw_a, xa), (raw_b, xb) in zip(_chunks(a), _chunks(b), strict=True):
+        moments.add(xa, xb)
+        sum_ab += float(xa @ xb)
+        sum_aa += float(xa @ xa)
+        sum_bb += float(xb @ xb)
+        diff = xa - xb
+        sum_dd += float(diff @ diff)
+        if diff.size:
+            max_diff = max(max_diff, float(np.abs(diff).max()))
+        equal += int(np.count_nonzero(xa == xb))
+        if same_bits:
+            same_bits = np.array_equal(raw_a.view(np.uint8), raw_b.view(np.uint8))
+        samples_a.append(xa[position - offset :: step])
+        samples_b.append(xb[position - offset :: step])
+        offset += xa.size
+        position += -(-(offset - position) // step) * step
+        drop_pages(raw_a)
+        drop_pages(raw_b)
+    sample_a = np.concatenate(samples_a) if samples_a else np.zeros(0)
+    sample_b = np.concatenate(samples_b) if samples_b else np.zeros(0)
+    norm_a, norm_b = math.sqrt(sum_aa), math.sqrt(sum_bb)
+    var_a, var_b = moments.m_aa, moments.m_bb
+    return PairMetrics(
+        n=n,
+        cosine=_ratio(sum_ab, norm_a * norm_b),
+        pearson=_ratio(moments.m_ab, math.sqrt(var_a * var_b)),
+        rel_l2=_ratio(math.sqrt(sum_dd), norm_b),
+        max_abs_diff=max_diff,
+        frac_equal=equal / n if n else float("nan"),
+        bit_identical=bool(same_bits and n > 0),
+        cosine_null=_ratio(n * moments.mean_a * moments.mean_b, norm_a * norm_b),
+        mean_a=moments.mean_a,
+        mean_b=moments.mean_b,
+        std_a=math.sqrt(var_a / n) if n else float("nan"),
+        std_b=math.sqrt(var_b / n) if n else float("nan"),
+        spearman=spearman(sample_a, sample_b),
+        delta_corr=_ratio(
+            moments.m_ab - var_b, math.sqrt(max(var_a + var_b - 2 * moments.m_ab, 0.0) * var_b)
+        ),
+        delta_kurtosis=_kurtosis(sample_a - sample_b),
+        sample_a=sample_a,
+        sample_b=sample_b,
+    )
+
+
+def _ratio(num: float, den: float) -> float:
+    # Zero variance (a constant tensor) leaves correlation undefined: NaN, never a made-up 0 or 1.
+    return num / den if den > 0 else float("nan")
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Centred cosine of two same-size arrays, in float64."""
+    xa = np.asarray(a, dtype=np.float64).ravel()
+    xb = np.asarray(b, dtype=np.float64).ravel()
+    xa = xa - xa.mean()
+    xb = xb - xb.mean()
+    return _ratio(float(xa @ xb), math.sqrt(float(xa @ xa) * float(xb @ xb)))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (average ranks for ties are not needed at float precision: ordinal ranks)."""
+    if a.size < 3:
+        return float("nan")
+    return pearson(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))
+
+
+def _kurtosis(x: np.ndarray) -> float:
+    if x.size < 4:
+        return float("nan")
+    centred = x - x.mean()
+    var = float(np.mean(centred**2))
+    return float(np.mean(centred**4)) / (var * var) if var > 0 else float("nan")

@@ -1,0 +1,213 @@
+"""Frozen records of every result, and their JSON form (schema ``scratchcheck.compare/1``).
+
+These are the contract between the pipeline and the reports: the JSON keys named in the schema file
+(``report/compare.schema.json``) must stay stable. New fields are added with defaults, never renamed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+SCHEMA = "scratchcheck.compare/1"
+
+# Verdicts, strongest relationship first; the overall verdict is the first one found in this order.
+VERDICTS = ("identical", "derived", "inconclusive", "independent", "not_comparable")
+
+
+@dataclass(frozen=True)
+class ComponentSummary:
+    """One part of a model (vision tower, language model, ...) and its size."""
+
+    name: str
+    kind: str  # vision | audio | projector | language_model | embeddings | head | extra | other
+    params: int
+    share: float  # of the model's parameters
+    tensors: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    path: str
+    format: str
+    params: int
+    tensors: int
+    components: list[ComponentSummary] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One statistical test: what it measured, against which null, and how surprising it was."""
+
+    name: str  # e.g. "coordinate-shuffle", "layer-diagonal", "unit-matching-identity", "fisher"
+    statistic: float
+    p_value: float | None
+    null: str  # a sentence: what the null hypothesis is and how its distribution is known
+    n: int = 0  # values, tensors or units the test used
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TensorComparison:
+    """One suspect tensor paired with one reference tensor, and every number measured on the pair."""
+
+    suspect: str
+    reference: str
+    reference_model: str
+    suspect_component: str
+    reference_component: str
+    role: str
+    layer: int | None
+    reference_layer: int | None
+    shape: list[int]
+    numel: int
+    paired_by: str  # name | role | content
+    learned: bool
+    excluded_reason: str | None = None
+    cosine: float | None = None
+    pearson: float | None = None
+    rel_l2: float | None = None
+    max_abs_diff: float | None = None
+    frac_equal: float | None = None
+    bit_identical: bool | None = None
+    spearman: float | None = None
+    p_value: float | None = None  # coordinate-shuffle test of pearson
+    delta_rel_scale: float | None = None  # ||a - b|| / ||b||, the same as rel_l2
+    delta_corr: float | None = None  # corr(a - b, b): ~0 for a noised copy
+    delta_kurtosis: float | None = None  # ~3 for Gaussian noise
+    raw_cosine_uninformative: bool = False  # raw cosine is high for any two tensors like these
+    transform: str = ""  # layout normalisation applied, e.g. "split qkv [q]", "transposed"
+
+
+@dataclass(frozen=True)
+class NotComparable:
+    suspect: str
+    reference: str
+    reason: str
+    numel: int = 0
+
+
+@dataclass(frozen=True)
+class LayerMatrix:
+    """The i x j similarity of one role across layers, and the layer map read from it."""
+
+    component: str
+    role: str
+    suspect_layers: list[int]
+    reference_layers: list[int]
+    values: list[list[float | None]]
+    metric: str = "pearson"
+    layer_map: str = "none"  # identity | offset | stride | none
+    mapping: list[list[int]] = field(default_factory=list)  # [suspect_layer, reference_layer] pairs
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
+class ComponentComparison:
+    """The verdict for one suspect component against one reference component."""
+
+    suspect_component: str
+    component_kind: str
+    reference: str
+    reference_component: str | None
+    verdict: str
+    kind: (
+        str | None
+    )  # kind of derivation: fine-tuned | noised | quantised | permuted | pruned | layer-dropped | copied
+    p_value: float | None
+    params: int  # parameters of the suspect component
+    share: float  # of the suspect model's parameters
+    coverage: float  # share of the component's parameters that were actually compared
+    pearson: float | None  # median Pearson over learned, compared tensors
+    params_compared: int = 0
+    tensors_compared: int = 0
+    power: float | None = None  # smallest |r| the tests would have detected
+    margin: float | None = None  # over the runner-up reference, when several were given
+    runner_up: str | None = None
+    tests: list[TestResult] = field(default_factory=list)
+    layer_matrices: list[LayerMatrix] = field(default_factory=list)
+    not_comparable: list[NotComparable] = field(default_factory=list)
+    unpaired_suspect: list[str] = field(default_factory=list)
+    unpaired_reference: list[str] = field(default_factory=list)
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class ComparisonReport:
+    schema: str
+    verdict: str
+    suspect: ModelSummary
+    references: list[ModelSummary]
+    components: list[ComponentComparison]
+    tensors: list[TensorComparison]
+    warnings: list[str] = field(default_factory=list)
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)  # reference -> verdict -> share
+    metadata: dict[str, Any] | None = None
+    version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(self)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses to dicts, with NaN and infinities as None (JSON has neither)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return to_jsonable(value.item())
+    return value
+
+
+def report_from_dict(data: dict[str, Any]) -> ComparisonReport:
+    """Rebuild a report from its JSON form (e.g. to render HTML from a saved JSON file)."""
+
+    def build(cls: type, raw: dict[str, Any]) -> Any:
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in raw:
+                continue
+            kwargs[f.name] = raw[f.name]
+        return cls(**kwargs)
+
+    components = []
+    for raw in data["components"]:
+        comp = dict(raw)
+        comp["tests"] = [build(TestResult, t) for t in raw.get("tests", [])]
+        comp["layer_matrices"] = [build(LayerMatrix, m) for m in raw.get("layer_matrices", [])]
+        comp["not_comparable"] = [build(NotComparable, n) for n in raw.get("not_comparable", [])]
+        components.append(build(ComponentComparison, comp))
+
+    def model(raw: dict[str, Any]) -> ModelSummary:
+        summary = dict(raw)
+        summary["components"] = [build(ComponentSummary, c) for c in raw.get("components", [])]
+        return build(ModelSummary, summary)
+
+    report = dict(data)
+    report["suspect"] = model(data["suspect"])
+    report["references"] = [model(r) for r in data["references"]]
+    report["components"] = components
+    report["tensors"] = [build(TensorComparison, t) for t in data["tensors"]]
+    return build(ComparisonReport, report)
+
+
+__all__ = [
+    "SCHEMA",
+    "VERDICTS",
+    "ComparisonReport",
+    "ComponentComparison",
+    "ComponentSummary",
+    "LayerMatrix",
+    "ModelSummary",
+    "NotComparable",
+    "TensorComparison",
+    "TestResult",
+    "report_from_dict",
+    "to_jsonable",
+]
