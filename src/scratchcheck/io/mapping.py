@@ -8,6 +8,7 @@ by the chunk being processed rather than growing with everything read so far.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from pathlib import Path
 
@@ -52,11 +53,9 @@ class MappedFile:
         _REGISTRY.pop(self._address(), None)
         self._base = None
         if self._mmap is not None:
-            try:
+            # Views handed out may still be alive; the mapping then closes when the last one goes.
+            with contextlib.suppress(BufferError):
                 self._mmap.close()
-            except BufferError:
-                # Views handed out are still alive; the mapping closes when the last one goes.
-                pass
             self._mmap = None
 
 

@@ -82,10 +82,7 @@ def open_tensor_file(path: Path, fmt: str | None = None) -> TensorFile:
 
 def _open_file(path: Path) -> Checkpoint:
     fmt = detect_format(path)
-    if path.name.endswith(".index.json"):
-        files = _open_index(path, fmt)
-    else:
-        files = [open_tensor_file(path, fmt)]
+    files = _open_index(path, fmt) if path.name.endswith(".index.json") else [open_tensor_file(path, fmt)]
     return Checkpoint(path, fmt, files, find_metadata_files(path.parent))
 
 
@@ -138,9 +135,8 @@ def find_metadata_files(folder: Path, depth: int = 2) -> dict[str, Path]:
                 entry.is_file()
                 and any(entry.match(p) for p in METADATA_PATTERNS)
                 and not entry.name.endswith(".index.json")
-            ):
-                if entry.stat().st_size <= _MAX_METADATA_BYTES:
-                    found[entry.relative_to(folder).as_posix()] = entry
+            ) and entry.stat().st_size <= _MAX_METADATA_BYTES:
+                found[entry.relative_to(folder).as_posix()] = entry
 
     visit(folder, 1)
     return found
