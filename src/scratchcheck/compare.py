@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
+from typing import Protocol
 
 from . import __version__
 from .align import TensorPair, align
@@ -22,8 +23,15 @@ from .results import (
 )
 from .verdict import assess, tensor_record
 
-# Called after each pair is measured with (bytes read for it, label of the pair).
-Progress = Callable[[int, str], None]
+
+class Progress(Protocol):
+    """Told how many bytes a reference's pairs will read, then each pair as it is measured."""
+
+    def start(self, total_bytes: int, description: str) -> None: ...
+
+    def advance(self, nbytes: int, label: str) -> None: ...
+
+
 ModelSource = str | os.PathLike[str] | Checkpoint
 
 
@@ -46,6 +54,9 @@ def compare(
             name = str(r_layout.checkpoint.path)
             ref_summaries.append(summarise(r_layout))
             alignment = align(s_layout, r_layout, component=component)
+            if progress is not None:
+                total = sum(p.suspect.nbytes + p.reference.nbytes for p in alignment.pairs if p.learned)
+                progress.start(total, f"vs {r_layout.checkpoint.path.name}")
             ref_records = [tensor_record(pair, _measure(pair, progress), name) for pair in alignment.pairs]
             records.extend(ref_records)
             candidates.extend(assess(s_layout, r_layout, alignment, ref_records, name))
@@ -74,7 +85,7 @@ def _measure(pair: TensorPair, progress: Progress | None) -> PairMetrics | None:
         return None
     metrics = pair_metrics(pair.suspect.load(), pair.reference.load())
     if progress is not None:
-        progress(pair.suspect.nbytes + pair.reference.nbytes, pair.suspect.label or pair.suspect.name)
+        progress.advance(pair.suspect.nbytes + pair.reference.nbytes, pair.suspect.label or pair.suspect.name)
     return metrics
 
 
