@@ -1,5 +1,40 @@
-"""scratchcheck: was this model trained from scratch? Answers from the weights themselves."""
+"""scratchcheck: was this model trained from scratch? Answers from the weights themselves.
+
+    import scratchcheck
+    model = scratchcheck.open_model("path/or/org/name")   # lazy: headers only
+    report = scratchcheck.compare("suspect/", ["reference/"])
+    print(report.verdict, [(c.suspect_component, c.verdict) for c in report.components])
+
+Importing the package is cheap (numpy and ml_dtypes): scipy, click, rich and jinja2 load only when
+a statistic, the command line or a report needs them.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+# ``compare`` is both a module and the function it defines; binding the function here, after the
+# module has loaded, keeps ``scratchcheck.compare`` the function.
+from .compare import compare
+from .errors import FormatError, NotFoundError, ScratchcheckError, UnsafePickleError, UnsupportedError
+from .inspection import ModelInspection, inspect_model
+from .io import Checkpoint, TensorInfo, open_model
+from .results import ComparisonReport, ComponentComparison, TensorComparison, report_from_dict
+
+__all__ = [
+    "Checkpoint",
+    "ComparisonReport",
+    "ComponentComparison",
+    "FormatError",
+    "ModelInspection",
+    "NotFoundError",
+    "ScratchcheckError",
+    "TensorComparison",
+    "TensorInfo",
+    "UnsafePickleError",
+    "UnsupportedError",
+    "compare",
+    "inspect_model",
+    "open_model",
+    "report_from_dict",
+]

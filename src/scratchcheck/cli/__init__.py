@@ -1,0 +1,63 @@
+"""The ``scratchcheck`` command: a thin layer of click commands over the library."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from ..errors import ScratchcheckError
+from .compare_cmd import compare_command
+from .demo_cmd import demo_command
+from .inspect_cmd import inspect_command
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scratchcheck")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Was this model trained from scratch? Compare checkpoints component by component."""
+    ctx.obj = {"debug": debug}
+
+
+cli.add_command(inspect_command)
+cli.add_command(compare_command)
+cli.add_command(demo_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error is one line on stderr and a non-zero exit, unless --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="scratchcheck", standalone_mode=False)
+    except ScratchcheckError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"scratchcheck: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        click.echo("scratchcheck: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"scratchcheck: error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            f"scratchcheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
