@@ -1,0 +1,94 @@
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from scratchcheck import metrics
+from scratchcheck.metrics import pair_metrics, pearson
+
+
+def test_pearson_is_exact_for_tensors_with_a_large_common_offset():
+    # Norm gains near 1 with a tiny spread: the textbook one-pass formula loses every digit here.
+    rng = np.random.default_rng(0)
+    a = (1000.0 + rng.standard_normal(100_000) * 1e-3).astype(np.float32)
+    b = (a + rng.standard_normal(a.size).astype(np.float32) * 1e-3).astype(np.float32)
+    expected = np.corrcoef(a.astype(np.float64), b.astype(np.float64))[0, 1]
+    assert pair_metrics(a, b).pearson == pytest.approx(expected, abs=1e-9)
+
+
+def test_streaming_over_many_chunks_matches_one_pass(monkeypatch):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((300, 70)).astype(np.float32) + 3
+    b = (0.5 * a + rng.standard_normal(a.shape)).astype(np.float32)
+    whole = pair_metrics(a, b)
+    monkeypatch.setattr(metrics, "CHUNK", 997)  # many uneven chunks
+    chunked = pair_metrics(a, b)
+    for field in ("pearson", "cosine", "rel_l2", "max_abs_diff", "frac_equal", "cosine_null", "delta_corr"):
+        assert getattr(chunked, field) == pytest.approx(getattr(whole, field), rel=1e-12, abs=1e-12), field
+
+
+def test_raw_cosine_of_positive_gains_is_high_for_unrelated_tensors_and_its_null_says_so():
+    rng = np.random.default_rng(2)
+    a = (1.0 + 0.05 * rng.standard_normal(4096)).astype(np.float32)
+    b = (0.8 + 0.05 * rng.standard_normal(4096)).astype(np.float32)
+    m = pair_metrics(a, b)
+    assert m.cosine > 0.99  # the "96.8% similar" trap
+    assert abs(m.pearson) < 0.1
+    assert m.cosine_null == pytest.approx(m.cosine, abs=0.01)  # no correspondence explains all of it
+
+
+def test_identity_bit_identity_and_difference_numbers():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    same = pair_metrics(a, a.copy())
+    assert same.bit_identical and same.frac_equal == 1.0 and same.rel_l2 == 0.0 and same.max_abs_diff == 0.0
+    b = a.copy()
+    b[0, 0] = 1.5
+    m = pair_metrics(a, b)
+    assert not m.bit_identical
+    assert m.frac_equal == pytest.approx(11 / 12)
+    assert m.max_abs_diff == pytest.approx(1.5)
+    assert m.rel_l2 == pytest.approx(1.5 / np.linalg.norm(b.astype(np.float64)))
+
+
+def test_equal_values_in_different_dtypes_are_not_bit_identical():
+    a = np.linspace(-1, 1, 64, dtype=np.float32)
+    b = a.astype(ml_dtypes.bfloat16).astype(np.float32)
+    m = pair_metrics(a.astype(ml_dtypes.bfloat16), b)
+    assert m.frac_equal == 1.0 and not m.bit_identical
+
+
+def test_strided_views_are_measured_like_their_copies():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((50, 40)).astype(np.float32)
+    b = rng.standard_normal((50, 40)).astype(np.float32)
+    assert pair_metrics(a.T, b.T).pearson == pytest.approx(
+        pair_metrics(a.T.copy(), b.T.copy()).pearson, abs=1e-12
+    )
+
+
+def test_constant_tensor_gives_undefined_correlation_not_a_number_made_up():
+    m = pair_metrics(np.ones(10, np.float32), np.arange(10, dtype=np.float32))
+    assert math.isnan(m.pearson)
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="shapes differ"):
+        pair_metrics(np.zeros(3), np.zeros(4))
+
+
+def test_noised_copy_has_gaussian_uncorrelated_difference():
+    rng = np.random.default_rng(4)
+    b = rng.standard_normal(200_000).astype(np.float32)
+    a = b + (rng.standard_normal(b.size) / 700).astype(np.float32)
+    m = pair_metrics(a, b)
+    assert m.delta_kurtosis == pytest.approx(3.0, abs=0.2)
+    assert abs(m.delta_corr) < 0.02
+    assert m.rel_l2 == pytest.approx(1 / 700, rel=0.05)
+    assert m.spearman > 0.999
+
+
+def test_pearson_helper_matches_numpy():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(1000), rng.standard_normal(1000)
+    assert pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
