@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from typing import Protocol
 
 from . import __version__
-from .align import TensorPair, align
+from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .io import Checkpoint, open_model
 from .metrics import PairMetrics, pair_metrics
@@ -18,6 +18,7 @@ from .results import (
     ComparisonReport,
     ComponentComparison,
     ComponentSummary,
+    Coverage,
     ModelSummary,
     TensorComparison,
 )
@@ -49,6 +50,7 @@ def compare(
         records: list[TensorComparison] = []
         candidates: list[ComponentComparison] = []
         ref_summaries = []
+        coverage: list[Coverage] = []
         for source in references:
             r_layout = layout(_open(source, stack, allow_network))
             name = str(r_layout.checkpoint.path)
@@ -59,6 +61,7 @@ def compare(
                 progress.start(total, f"vs {r_layout.checkpoint.path.name}")
             ref_records = [tensor_record(pair, _measure(pair, progress), name) for pair in alignment.pairs]
             records.extend(ref_records)
+            coverage.append(measure_coverage(s_layout, r_layout, alignment, name))
             candidates.extend(assess(s_layout, r_layout, alignment, ref_records, name))
         components = best_per_component(candidates)
         return ComparisonReport(
@@ -71,6 +74,7 @@ def compare(
             warnings=[],
             shares=shares_by_reference(candidates),
             version=__version__,
+            coverage=coverage,
         )
 
 
@@ -101,6 +105,25 @@ def summarise(model: ModelLayout) -> ModelSummary:
             ComponentSummary(c.name, c.kind, c.params, c.params / total, len(c.tensors))
             for c in model.components
         ],
+    )
+
+
+def measure_coverage(suspect: ModelLayout, reference: ModelLayout, alignment: Alignment, name: str) -> Coverage:
+    """Parameters compared on each side: learned pairs only (a stored tensor counts once)."""
+    learned = [p for p in alignment.pairs if p.learned]
+    s_names = {p.suspect.name for p in learned}
+    r_names = {p.reference.name for p in learned}
+    return Coverage(
+        reference=name,
+        suspect_params_compared=sum(suspect.checkpoint.info(n).numel for n in s_names),
+        suspect_params_total=suspect.checkpoint.num_params,
+        reference_params_compared=sum(reference.checkpoint.info(n).numel for n in r_names),
+        reference_params_total=reference.checkpoint.num_params,
+        unpaired_suspect=list(alignment.unpaired_suspect),
+        unpaired_reference=list(alignment.unpaired_reference),
+        not_comparable=list(alignment.not_comparable),
+        excluded=[[p.suspect.name, p.excluded_reason or ""] for p in alignment.pairs if not p.learned]
+        + [list(e) for e in getattr(alignment, "excluded", [])],
     )
 
 

@@ -104,6 +104,29 @@ class LayerMatrix:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How much of each model one reference comparison actually looked at."""
+
+    reference: str
+    suspect_params_compared: int
+    suspect_params_total: int
+    reference_params_compared: int
+    reference_params_total: int
+    unpaired_suspect: list[str] = field(default_factory=list)
+    unpaired_reference: list[str] = field(default_factory=list)
+    not_comparable: list[NotComparable] = field(default_factory=list)
+    excluded: list[list[str]] = field(default_factory=list)  # [tensor, reason] for non-learned tensors
+
+    @property
+    def suspect_share(self) -> float:
+        return self.suspect_params_compared / self.suspect_params_total if self.suspect_params_total else 0.0
+
+    @property
+    def reference_share(self) -> float:
+        return self.reference_params_compared / self.reference_params_total if self.reference_params_total else 0.0
+
+
+@dataclass(frozen=True)
 class ComponentComparison:
     """The verdict for one suspect component against one reference component."""
 
@@ -145,6 +168,7 @@ class ComparisonReport:
     shares: dict[str, dict[str, float]] = field(default_factory=dict)  # reference -> verdict -> share
     metadata: dict[str, Any] | None = None
     version: str = ""
+    coverage: list[Coverage] = field(default_factory=list)  # one per reference
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -194,6 +218,10 @@ def report_from_dict(data: dict[str, Any]) -> ComparisonReport:
     report["references"] = [model(r) for r in data["references"]]
     report["components"] = components
     report["tensors"] = [build(TensorComparison, t) for t in data["tensors"]]
+    report["coverage"] = [
+        build(Coverage, {**c, "not_comparable": [build(NotComparable, n) for n in c.get("not_comparable", [])]})
+        for c in data.get("coverage", [])
+    ]
     return build(ComparisonReport, report)
 
 
@@ -203,6 +231,7 @@ __all__ = [
     "ComparisonReport",
     "ComponentComparison",
     "ComponentSummary",
+    "Coverage",
     "LayerMatrix",
     "ModelSummary",
     "NotComparable",
