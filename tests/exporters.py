@@ -72,7 +72,11 @@ def export_gguf(
             if permute_qk and re.fullmatch(r"blk\.\d+\.attn_[qk]\.(weight|bias)", name):
                 heads = n_head if ".attn_q." in name else (n_head_kv or n_head)
                 array = permute_rows(array, heads)
-            if qtype is not None and array.ndim >= 2 and array.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0] == 0:
+            if (
+                qtype is not None
+                and array.ndim >= 2
+                and array.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0] == 0
+            ):
                 writer.add_tensor(name, gguf.quants.quantize(array, qtype), raw_dtype=qtype)
                 written[name] = info.name
                 continue
@@ -143,7 +147,9 @@ def export_onnx(
             ]
             written.update({raw: name, scale_name: name, zero_name: name, name: name})
             if int8_style == "qdq":
-                nodes.append(helper.make_node("DequantizeLinear", [raw, scale_name, zero_name], [name], axis=0))
+                nodes.append(
+                    helper.make_node("DequantizeLinear", [raw, scale_name, zero_name], [name], axis=0)
+                )
                 outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(weight.shape)))
             continue
         if name in anonymous:
@@ -181,14 +187,23 @@ def export_onnx(
     else_graph = helper.make_graph(
         [*else_nodes, helper.make_node("Identity", ["x"], ["branch_out"])], "else_body", [], [branch_out]
     )
-    nodes.append(helper.make_node("If", ["cond"], ["if_out"], name="weights_if", then_branch=then_graph, else_branch=else_graph))
+    nodes.append(
+        helper.make_node(
+            "If", ["cond"], ["if_out"], name="weights_if", then_branch=then_graph, else_branch=else_graph
+        )
+    )
     graph = helper.make_graph(
         nodes,
         "exported",
-        [helper.make_tensor_value_info("cond", TensorProto.BOOL, []), helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+        [
+            helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"]),
+        ],
         [helper.make_tensor_value_info("if_out", TensorProto.FLOAT, ["n"]), *outputs],
         main_inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="scratchcheck-tests")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="scratchcheck-tests"
+    )
     onnx.save_model(model, str(path))
     return written

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-# tests/exporters.py is shared with other test folders; make it importable as ``exporters``.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scratchcheck.io.base import Checkpoint  # noqa: E402
-from scratchcheck.io.resolve import open_model  # noqa: E402
+from scratchcheck.io.base import Checkpoint
+from scratchcheck.io.resolve import open_model
 
 # One small array per canonical dtype, with awkward values: negatives, extremes, non-round floats.
 _RNG = np.random.default_rng(20260101)
@@ -33,11 +29,22 @@ DTYPE_SAMPLES: dict[str, np.ndarray] = {
 }
 
 
-def assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Equal shape, dtype and bits (so -0.0 and NaN payloads count too)."""
+def _assert_same(actual: np.ndarray, expected: np.ndarray) -> None:
     assert actual.shape == expected.shape
     assert actual.dtype == expected.dtype
     assert np.ascontiguousarray(actual).tobytes() == np.ascontiguousarray(expected).tobytes()
+
+
+@pytest.fixture
+def dtype_samples() -> dict[str, np.ndarray]:
+    """One small array per canonical dtype name."""
+    return dict(DTYPE_SAMPLES)
+
+
+@pytest.fixture
+def assert_same() -> Callable[[np.ndarray, np.ndarray], None]:
+    """Checks equal shape, dtype and bits (so -0.0 and NaN payloads count too)."""
+    return _assert_same
 
 
 @pytest.fixture(scope="session")

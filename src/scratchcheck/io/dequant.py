@@ -68,12 +68,33 @@ def _apply_block_scale(
     checkpoint: Checkpoint, name: str, weight: np.ndarray, scale: np.ndarray
 ) -> np.ndarray:
     rows, cols = weight.shape
-    srows, scols = scale.shape
-    block_r, block_c = -(-rows // srows), -(-cols // scols)
-    if -(-rows // block_r) != srows or -(-cols // block_c) != scols:
-        raise FormatError(
-            checkpoint.info(name).file,
-            f"tensor {name!r}: block scale {scale.shape} does not tile {weight.shape}",
-        )
+    block_r, block_c = _block_size(checkpoint, name, weight.shape, scale.shape)
     expanded = np.repeat(np.repeat(scale, block_r, axis=0), block_c, axis=1)[:rows, :cols]
     return weight * expanded
+
+
+def _block_size(
+    checkpoint: Checkpoint, name: str, shape: tuple[int, ...], scale_shape: tuple[int, ...]
+) -> tuple[int, int]:
+    """The block of one scale: the config's ``weight_block_size``, else DeepSeek's 128 x 128, else
+    what the shapes imply. Shapes alone are ambiguous when the edge blocks are partial (300 rows and
+    3 scale rows fit blocks of 100 and of 128), hence the order."""
+    rows, cols = shape
+    srows, scols = scale_shape
+    config = checkpoint.config() or {}
+    quant = config.get("quantization_config") or (config.get("text_config") or {}).get("quantization_config")
+    declared = quant.get("weight_block_size") if isinstance(quant, dict) else None
+    candidates = [(128, 128), (-(-rows // srows), -(-cols // scols))]
+    if (
+        isinstance(declared, list)
+        and len(declared) == 2
+        and all(isinstance(b, int) and b > 0 for b in declared)
+    ):
+        candidates.insert(0, (declared[0], declared[1]))
+    for block_r, block_c in candidates:
+        if -(-rows // block_r) == srows and -(-cols // block_c) == scols:
+            return block_r, block_c
+    raise FormatError(
+        checkpoint.info(name).file,
+        f"tensor {name!r}: block scale {tuple(scale_shape)} does not tile {tuple(shape)}",
+    )
