@@ -176,3 +176,5 @@ def test_model_card_base_model_and_gguf_general_keys(tmp_path: Path) -> None:
     assert [(f.kind, f.file, f.json_path, f.value) for f in facts] == [
         ("gguf", "m.gguf", '$["general.base_model.0.name"]', "Qwen2.5 7B")
     ]
+    (own,) = gguf_facts({"general.architecture": "qwen2"}, "m.gguf")
+    assert (own.kind, own.value) == ("model_type", "qwen2")  # the GGUF's own type, never a leak

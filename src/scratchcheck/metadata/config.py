@@ -167,7 +167,9 @@ def gguf_facts(metadata: dict[str, Any], file: str) -> list[ConfigFact]:
             word in key
             for word in ("name", "base_model", "source", "url", "license", "architecture", "organization")
         ):
-            facts.append(ConfigFact("gguf", file, json_path("$", key), _jsonable(value)))
+            # general.architecture is the GGUF's own model type, not a name it was derived from.
+            kind = "model_type" if key == "general.architecture" else "gguf"
+            facts.append(ConfigFact(kind, file, json_path("$", key), _jsonable(value)))
     return facts
 
 
@@ -260,11 +262,15 @@ def names_of(text: str, names: dict[str, str]) -> list[str]:
     return sorted({origin for name, origin in names.items() if name in flat})
 
 
+def _is_top(fact: ConfigFact) -> bool:
+    """Whether a fact is the model's own top-level type or architecture (not a sub-config's)."""
+    if fact.file == "config.json":
+        return fact.json_path in ("$.model_type", "$.architectures")
+    return fact.json_path == '$["general.architecture"]'
+
+
 def _top(facts: list[ConfigFact], kind: str) -> Any:
-    for fact in facts:
-        if fact.kind == kind and fact.file == "config.json" and fact.json_path == f"$.{kind}":
-            return fact.value
-    return None
+    return next((f.value for f in facts if f.kind == kind and _is_top(f)), None)
 
 
 def config_observations(
@@ -280,21 +286,14 @@ def config_observations(
     ref_type, sus_type = _top(reference, "model_type"), _top(suspect, "model_type")
     ref_arch = _top(reference, "architectures")
     # Names that also describe the suspect itself are no evidence of the reference (Yi says "llama" too).
-    own = identifiers(
-        [
-            f
-            for f in suspect
-            if f.file == "config.json" and f.json_path in ("$.model_type", "$.architectures")
-        ],
-        suspect_name,
-    )
+    own = identifiers([f for f in suspect if _is_top(f)], suspect_name)
     ref_names = {
         key: origin for key, origin in identifiers(reference, reference_name).items() if key not in own
     }
     named_leaks: dict[tuple[str, str], list[str]] = {}
     for fact in suspect:
         where = (f"{fact.file} {fact.json_path}",)
-        nested = fact.json_path.count(".") > 1 or "[" in fact.json_path or fact.file != "config.json"
+        nested = not _is_top(fact)
         if fact.kind == "model_type" and nested and fact.value == ref_type and fact.value != sus_type:
             notes.append(Observation(
                 "config", "strong",
