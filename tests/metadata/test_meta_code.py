@@ -227,6 +227,10 @@ def test_code_observations_grade_copies_licences_and_notices() -> None:
         ("code", "weak"),
     ]
     assert "not evidence about the weights" in notes[0].meaning
+    assert notes[0].finding.endswith(
+        "its copyright notices ['Copyright 2025 The Qwen Team and The HuggingFace Inc. team. All rights reserved.'] "
+        "differ from the reference file's []."
+    )
     assert "Qwen License" in notes[2].finding and "llama family" in notes[3].meaning
 
 

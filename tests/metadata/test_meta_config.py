@@ -178,3 +178,9 @@ def test_model_card_base_model_and_gguf_general_keys(tmp_path: Path) -> None:
     ]
     (own,) = gguf_facts({"general.architecture": "qwen2"}, "m.gguf")
     assert (own.kind, own.value) == ("model_type", "qwen2")  # the GGUF's own type, never a leak
+
+
+def test_pathologically_nested_json_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    _, problems = load_configs(files_of(tmp_path))
+    assert [(p.file, p.reason) for p in problems] == [("config.json", "unreadable JSON: RecursionError")]

@@ -223,7 +223,7 @@ def code_observations(
         figures = f"{m.suspect_file} vs the reference's {m.reference_file}: code-line Jaccard {m.jaccard:.2f}, containment {m.containment:.2f}"
         if m.jaccard >= _STRONG_CODE or m.containment >= 0.8:
             notes.append(Observation(
-                "code", "strong", figures + ".",
+                "code", "strong", figures + _notice_change(m, suspect_copyrights, reference_copyrights) + ".",
                 "The suspect ships the reference's modeling code, lightly edited: evidence of shared code "
                 "(the architecture's implementation), which licences often allow; not evidence about the weights.",
                 (m.suspect_file, m.reference_file),
@@ -250,6 +250,15 @@ def code_observations(
                 (f"{notice.file}:{notice.line}",),
             ))  # fmt: skip
     return notes
+
+
+def _notice_change(match: CodeMatch, suspect: list[CopyrightLine], reference: list[CopyrightLine]) -> str:
+    """How the copyright notices of a copied file differ, e.g. a header replaced or added in the copy."""
+    mine = [c.text for c in suspect if c.file == match.suspect_file]
+    theirs = [c.text for c in reference if c.file == match.reference_file]
+    if mine == theirs:
+        return ""
+    return f"; its copyright notices {mine} differ from the reference file's {theirs}"
 
 
 def _licence_observations(

@@ -72,6 +72,8 @@ def load_configs(files: dict[str, Path]) -> tuple[dict[str, Any], list[Problem]]
             problems.append(Problem(name, "not UTF-8 text"))
         except json.JSONDecodeError as exc:
             problems.append(Problem(name, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"))
+        except (ValueError, RecursionError) as exc:  # e.g. nesting or integers beyond Python's limits
+            problems.append(Problem(name, f"unreadable JSON: {type(exc).__name__}"))
     if "config.json" not in configs and not any(p.file == "config.json" for p in problems):
         problems.append(Problem("config.json", "missing"))
     return configs, problems

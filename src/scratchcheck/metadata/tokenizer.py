@@ -122,6 +122,8 @@ def _load_json(path: Path) -> Any:
         raise Malformed("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise Malformed(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. nesting or integers beyond Python's limits
+        raise Malformed(f"unreadable JSON: {type(exc).__name__}") from None
 
 
 def _merge_pair(merge: Any) -> tuple[str, str]:
