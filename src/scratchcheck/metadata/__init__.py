@@ -46,9 +46,11 @@ Render ``observations`` as the headline of the metadata section; the rest is sup
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .code import Code, code_matches, code_observations, scan_code_and_licences
 from .config import (
@@ -72,9 +74,16 @@ from .findings import (
 )
 from .tokenizer import Tokenizer, load_tokenizer, tokenizer_observations, tokenizer_overlap
 
+if TYPE_CHECKING:
+    from ..io import Checkpoint
+
+# A Checkpoint, a model folder (or a file in it), or a plain {relative name: path} mapping.
+ModelInput = Union["Checkpoint", Mapping[str, Path], str, os.PathLike]
+
 __all__ = [
     "MetadataComparison",
     "MetadataFindings",
+    "ModelInput",
     "Observation",
     "compare_metadata",
     "inspect_metadata",
@@ -91,12 +100,12 @@ class _Analysis:
     code: list[Code]
 
 
-def inspect_metadata(model: Any, name: str | None = None) -> MetadataFindings:
+def inspect_metadata(model: ModelInput, name: str | None = None) -> MetadataFindings:
     """One model's own metadata findings. ``model``: a Checkpoint, a folder, or ``{name: Path}``."""
     return _analyse(model, name).findings
 
 
-def compare_metadata(suspect: Any, reference: Any) -> MetadataComparison:
+def compare_metadata(suspect: ModelInput, reference: ModelInput) -> MetadataComparison:
     """Both models' findings, their config diff, tokenizer overlap, code similarity and observations."""
     mine, theirs = _analyse(suspect), _analyse(reference)
     diff: ConfigDiff = diff_configs(mine.configs, theirs.configs)
@@ -131,7 +140,7 @@ def compare_metadata(suspect: Any, reference: Any) -> MetadataComparison:
     )
 
 
-def _analyse(model: Any, name: str | None = None) -> _Analysis:
+def _analyse(model: ModelInput, name: str | None = None) -> _Analysis:
     files, default_name, gguf = _sources(model)
     name = name or default_name
     problems: list[Problem] = []
@@ -164,7 +173,7 @@ def _analyse(model: Any, name: str | None = None) -> _Analysis:
     return _Analysis(findings, configs, tokenizer, code)
 
 
-def _sources(model: Any) -> tuple[dict[str, Path], str, dict[str, dict[str, Any]]]:
+def _sources(model: ModelInput) -> tuple[dict[str, Path], str, dict[str, dict[str, Any]]]:
     """(metadata files, display name, GGUF header metadata by file name) of any accepted input."""
     if hasattr(model, "metadata_files"):  # a Checkpoint
         gguf = {
@@ -173,7 +182,7 @@ def _sources(model: Any) -> tuple[dict[str, Path], str, dict[str, dict[str, Any]
             if isinstance(getattr(f, "metadata", None), dict)
         }
         return dict(model.metadata_files), _display_name(Path(model.path)), gguf
-    if isinstance(model, dict):
+    if isinstance(model, Mapping):
         files = {str(k): Path(v) for k, v in model.items()}
         # The model folder is what each path has before its relative name.
         roots = {Path(str(v)[: -len(k)] or ".") for k, v in files.items() if str(v).endswith(k)}
