@@ -11,6 +11,7 @@ from . import __version__
 from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .io import Checkpoint, open_model
+from .metadata import compare_metadata
 from .metrics import PairMetrics, pair_metrics
 from .results import (
     SCHEMA,
@@ -51,6 +52,7 @@ def compare(
         candidates: list[ComponentComparison] = []
         ref_summaries = []
         coverage: list[Coverage] = []
+        metadata: dict[str, dict] = {}
         for source in references:
             r_layout = layout(_open(source, stack, allow_network))
             name = str(r_layout.checkpoint.path)
@@ -62,6 +64,8 @@ def compare(
             ref_records = [tensor_record(pair, _measure(pair, progress), name) for pair in alignment.pairs]
             records.extend(ref_records)
             coverage.append(measure_coverage(s_layout, r_layout, alignment, name))
+            # Metadata is its own evidence channel: reported beside the weights, never mixed in.
+            metadata[name] = compare_metadata(s_layout.checkpoint, r_layout.checkpoint).to_dict()
             candidates.extend(assess(s_layout, r_layout, alignment, ref_records, name))
         components = best_per_component(candidates)
         return ComparisonReport(
@@ -75,6 +79,7 @@ def compare(
             shares=shares_by_reference(candidates),
             version=__version__,
             coverage=coverage,
+            metadata=metadata,
         )
 
 
@@ -108,7 +113,9 @@ def summarise(model: ModelLayout) -> ModelSummary:
     )
 
 
-def measure_coverage(suspect: ModelLayout, reference: ModelLayout, alignment: Alignment, name: str) -> Coverage:
+def measure_coverage(
+    suspect: ModelLayout, reference: ModelLayout, alignment: Alignment, name: str
+) -> Coverage:
     """Parameters compared on each side: learned pairs only (a stored tensor counts once)."""
     learned = [p for p in alignment.pairs if p.learned]
     s_names = {p.suspect.name for p in learned}

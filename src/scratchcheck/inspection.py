@@ -9,6 +9,7 @@ from typing import Any
 
 from .arch import layout
 from .io import Checkpoint, open_model
+from .metadata import inspect_metadata
 from .results import ComponentSummary, to_jsonable
 
 INSPECT_SCHEMA = "scratchcheck.inspect/1"
@@ -82,7 +83,7 @@ def _inspect(checkpoint: Checkpoint) -> ModelInspection:
             for c in model.components
         ],
         aux_tensors=len(checkpoint.tensors()) - len(weights),
-        metadata=_metadata_findings(checkpoint),
+        metadata=inspect_metadata(checkpoint).to_dict(),
     )
 
 
@@ -136,11 +137,3 @@ def config_entries(checkpoint: Checkpoint) -> list[ConfigEntry]:
 
     visit(config, "$")
     return found
-
-
-def _metadata_findings(checkpoint: Checkpoint) -> dict[str, Any] | None:
-    try:
-        from .metadata import inspect_metadata
-    except ImportError:  # the metadata channel is not installed in this build
-        return None
-    return inspect_metadata(checkpoint).to_dict()

@@ -123,7 +123,11 @@ class Coverage:
 
     @property
     def reference_share(self) -> float:
-        return self.reference_params_compared / self.reference_params_total if self.reference_params_total else 0.0
+        return (
+            self.reference_params_compared / self.reference_params_total
+            if self.reference_params_total
+            else 0.0
+        )
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,7 @@ class ComparisonReport:
     tensors: list[TensorComparison]
     warnings: list[str] = field(default_factory=list)
     shares: dict[str, dict[str, float]] = field(default_factory=dict)  # reference -> verdict -> share
+    # reference -> the metadata channel's comparison (scratchcheck.metadata.compare_metadata().to_dict())
     metadata: dict[str, Any] | None = None
     version: str = ""
     coverage: list[Coverage] = field(default_factory=list)  # one per reference
@@ -219,7 +224,9 @@ def report_from_dict(data: dict[str, Any]) -> ComparisonReport:
     report["components"] = components
     report["tensors"] = [build(TensorComparison, t) for t in data["tensors"]]
     report["coverage"] = [
-        build(Coverage, {**c, "not_comparable": [build(NotComparable, n) for n in c.get("not_comparable", [])]})
+        build(
+            Coverage, {**c, "not_comparable": [build(NotComparable, n) for n in c.get("not_comparable", [])]}
+        )
         for c in data.get("coverage", [])
     ]
     return build(ComparisonReport, report)
