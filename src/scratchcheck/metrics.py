@@ -89,9 +89,9 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     n = int(a.size)
     moments = _Moments()
-    sum_ab = sum_aa = sum_bb = sum_dd = 0.0
+    sum_dd = 0.0
     max_diff = 0.0
-    equal = 0
+    unequal = 0
     same_bits = a.dtype == b.dtype
     # An evenly strided sample with a seeded random phase: cheap to take while streaming.
     step = max(1, n // SAMPLE)
@@ -100,14 +100,13 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     samples_a, samples_b = [], []
     for (raw_a, xa), (raw_b, xb) in zip(_chunks(a), _chunks(b), strict=True):
         moments.add(xa, xb)
-        sum_ab += float(xa @ xb)
-        sum_aa += float(xa @ xa)
-        sum_bb += float(xb @ xb)
+        # The difference is accumulated directly: deriving it from the moments would cancel
+        # catastrophically for the near-identical pairs (quantised copies) where it matters most.
         diff = xa - xb
         sum_dd += float(diff @ diff)
         if diff.size:
-            max_diff = max(max_diff, float(np.abs(diff).max()))
-        equal += int(np.count_nonzero(xa == xb))
+            max_diff = max(max_diff, float(diff.max()), -float(diff.min()))
+        unequal += int(np.count_nonzero(diff))  # NaN != 0 too, so NaN pairs count as unequal
         if same_bits:
             same_bits = np.array_equal(raw_a.view(np.uint8), raw_b.view(np.uint8))
         samples_a.append(xa[position - offset :: step].copy())  # a copy: a view would pin the chunk
@@ -118,25 +117,28 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         drop_pages(raw_b)
     sample_a = np.concatenate(samples_a) if samples_a else np.zeros(0)
     sample_b = np.concatenate(samples_b) if samples_b else np.zeros(0)
-    norm_a, norm_b = math.sqrt(sum_aa), math.sqrt(sum_bb)
+    mean_a, mean_b = moments.mean_a, moments.mean_b
     var_a, var_b = moments.m_aa, moments.m_bb
+    # Raw (uncentred) sums from the centred ones: no cancellation, all terms are exact-ish sums.
+    sum_ab = moments.m_ab + n * mean_a * mean_b
+    norm_a = math.sqrt(var_a + n * mean_a * mean_a)
+    norm_b = math.sqrt(var_b + n * mean_b * mean_b)
+    var_d = max(sum_dd - n * (mean_a - mean_b) ** 2, 0.0)
     return PairMetrics(
         n=n,
         cosine=_ratio(sum_ab, norm_a * norm_b),
         pearson=_ratio(moments.m_ab, math.sqrt(var_a * var_b)),
         rel_l2=_ratio(math.sqrt(sum_dd), norm_b),
         max_abs_diff=max_diff,
-        frac_equal=equal / n if n else float("nan"),
+        frac_equal=(n - unequal) / n if n else float("nan"),
         bit_identical=bool(same_bits and n > 0),
-        cosine_null=_ratio(n * moments.mean_a * moments.mean_b, norm_a * norm_b),
-        mean_a=moments.mean_a,
-        mean_b=moments.mean_b,
+        cosine_null=_ratio(n * mean_a * mean_b, norm_a * norm_b),
+        mean_a=mean_a,
+        mean_b=mean_b,
         std_a=math.sqrt(var_a / n) if n else float("nan"),
         std_b=math.sqrt(var_b / n) if n else float("nan"),
         spearman=spearman(sample_a, sample_b),
-        delta_corr=_ratio(
-            moments.m_ab - var_b, math.sqrt(max(var_a + var_b - 2 * moments.m_ab, 0.0) * var_b)
-        ),
+        delta_corr=_ratio(moments.m_ab - var_b, math.sqrt(var_d * var_b)),
         delta_kurtosis=_kurtosis(sample_a - sample_b),
         sample_a=sample_a,
         sample_b=sample_b,
