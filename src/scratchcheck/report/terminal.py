@@ -1,0 +1,226 @@
+"""The terminal report (rich): a headline per component, a compact table, warnings, explanations."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..inspection import ModelInspection
+from ..results import ComparisonReport, ComponentComparison
+from . import fmt
+from .narrative import explain as explain_component
+from .narrative import notes
+
+
+def render_compare(report: ComparisonReport, console: Console, *, explain: bool = False) -> None:
+    """Print a comparison: overall verdict, one headline per component, a table, then warnings."""
+    console.print(
+        Text.assemble(
+            "Overall verdict: ",
+            (fmt.verdict_text(report.verdict).upper(), fmt.VERDICT_STYLES.get(report.verdict, "bold")),
+        )
+    )
+    console.print(_model_line("suspect", report.suspect))
+    for ref in report.references:
+        console.print(_model_line("reference", ref))
+    console.print()
+    for comp in report.components:
+        console.print(_headline(comp))
+    if report.components:
+        console.print()
+        console.print(_table(report))
+    warnings = notes(report)
+    if warnings:
+        console.print(
+            Panel(
+                Group(*(Text("• " + w.text) for w in warnings)),
+                title="Warnings",
+                title_align="left",
+                border_style="yellow",
+                box=box.ROUNDED,
+            )
+        )
+    observations = _observations(report)
+    if observations:
+        console.print(
+            Panel(
+                Group(*observations),
+                title="Metadata channel (config, tokenizer, code; separate from the weight verdicts)",
+                title_align="left",
+                box=box.ROUNDED,
+            )
+        )
+    if explain:
+        for comp in report.components:
+            console.print(
+                Panel(
+                    Text("\n\n".join(explain_component(report, comp))),
+                    title=escape(f"{comp.suspect_component}: {fmt.verdict_text(comp.verdict)}"),
+                    title_align="left",
+                    box=box.ROUNDED,
+                )
+            )
+
+
+def _observations(report: ComparisonReport) -> list[Text]:
+    """Strong and weak metadata observations per reference; 'none' ones are left to the files."""
+    lines = []
+    for ref, channel in (report.metadata or {}).items():
+        for obs in (channel or {}).get("observations", []) or []:
+            strength = obs.get("strength", "none")
+            if strength in ("strong", "weak"):
+                lines.append(
+                    Text.assemble(
+                        (f"{strength:<6} ", "bold red" if strength == "strong" else "yellow"),
+                        f"vs {fmt.model_name(ref)}: {obs.get('finding', '')}",
+                    )
+                )
+    return lines
+
+
+def _model_line(role: str, model) -> Text:
+    return Text(
+        f"{role:<10} {fmt.model_name(model.path)}  ({model.format}, {fmt.params(model.params)} params, "
+        f"{model.tensors} tensors)  {model.path}"
+    )
+
+
+def _headline(comp: ComponentComparison) -> Text:
+    """``vision (vision tower): DERIVED from ref [vision]`` and one line of its numbers."""
+    style = fmt.VERDICT_STYLES.get(comp.verdict, "bold")
+    ref = fmt.model_name(comp.reference) + (
+        f" [{comp.reference_component}]" if comp.reference_component else ""
+    )
+    label = fmt.component_label(comp.component_kind)
+    line = Text.assemble(
+        (comp.suspect_component, "bold"),
+        f" ({label}): " if label != comp.suspect_component else ": ",
+        (fmt.verdict_text(comp.verdict).upper(), style),
+        f" {fmt.VERDICT_PREPOSITIONS.get(comp.verdict, 'vs')} {ref}\n",
+    )
+    numbers = [
+        f"{fmt.params(comp.params)} params, {fmt.share(comp.share)} of the model",
+        fmt.p_is(comp.p_value),
+        f"Pearson {fmt.corr(comp.pearson)}",
+        f"coverage {fmt.share(comp.coverage)} ({comp.tensors_compared} tensors)",
+    ]
+    line.append("  " + " · ".join(numbers))
+    extra = []
+    if comp.kind:
+        extra.append(f"kind: {comp.kind}")
+    for matrix in comp.layer_matrices[:1]:
+        if matrix.layer_map not in ("none", ""):
+            extra.append(f"layer map: {matrix.layer_map}")
+    if comp.margin is not None and comp.runner_up:
+        extra.append(f"margin {fmt.number(comp.margin)} over {fmt.model_name(comp.runner_up)}")
+    if comp.power is not None:
+        extra.append(f"detectable |r| >= {fmt.corr(comp.power)}")
+    if extra:
+        line.append("\n  " + " · ".join(extra))
+    return line
+
+
+def _table(report: ComparisonReport) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name, justify in (
+        ("component", "left"),
+        ("verdict", "left"),
+        ("reference", "left"),
+        ("params", "right"),
+        ("share", "right"),
+        ("coverage", "right"),
+        ("Pearson", "right"),
+        ("p-value", "right"),
+        ("tensors", "right"),
+    ):
+        table.add_column(name, justify=justify)
+    for comp in report.components:
+        table.add_row(
+            escape(comp.suspect_component),
+            Text(fmt.verdict_text(comp.verdict), fmt.VERDICT_STYLES.get(comp.verdict, "")),
+            escape(fmt.model_name(comp.reference)),
+            fmt.params(comp.params),
+            fmt.share(comp.share),
+            fmt.share(comp.coverage),
+            fmt.corr(comp.pearson),
+            fmt.p_value(comp.p_value),
+            str(comp.tensors_compared),
+        )
+    return table
+
+
+def render_inspect(inspection: ModelInspection, console: Console) -> None:
+    """Print what a checkpoint holds: files, sizes, dtypes, name prefixes, configs, components."""
+    console.print(
+        Text(f"{fmt.model_name(inspection.path)}  ({inspection.format})  {inspection.path}", "bold")
+    )
+    total_bytes = sum(int(f.get("bytes", 0)) for f in inspection.files)
+    console.print(
+        f"{len(inspection.files)} file(s), {total_bytes:,} bytes · {inspection.tensors:,} tensors"
+        + (f" (+{inspection.aux_tensors} auxiliary)" if inspection.aux_tensors else "")
+        + f" · {inspection.params:,} parameters ({fmt.params(inspection.params)})"
+    )
+    for f in inspection.files[:10]:
+        console.print(Text(f"  {f.get('path')}  {int(f.get('bytes', 0)):,} bytes"))
+    if len(inspection.files) > 10:
+        console.print(f"  ... and {len(inspection.files) - 10} more")
+    total = inspection.params or 1
+    dtypes = _small_table("dtype", "params", "share")
+    for dtype, n in sorted(inspection.dtypes.items(), key=lambda kv: -kv[1]):
+        dtypes.add_row(escape(dtype), f"{n:,}", fmt.share(n / total))
+    components = _small_table("component", "kind", "params", "share", "tensors")
+    for c in inspection.components:
+        components.add_row(escape(c.name), c.kind, f"{c.params:,}", fmt.share(c.share), str(c.tensors))
+    prefixes = _small_table("prefix", "params", "share", "tensors")
+    for p in inspection.prefixes[:20]:
+        prefixes.add_row(escape(p.prefix), f"{p.params:,}", fmt.share(p.share), str(p.tensors))
+    if len(inspection.prefixes) > 20:
+        prefixes.add_row(f"... {len(inspection.prefixes) - 20} more", "", "", "")
+    console.print(dtypes, components, prefixes)
+    if inspection.configs:
+        configs = _small_table("config", "path", "model_type", "architectures")
+        for c in inspection.configs:
+            configs.add_row(
+                escape(c.file),
+                escape(c.path),
+                escape(c.model_type or "-"),
+                escape(", ".join(c.architectures or [])),
+            )
+        console.print(configs)
+    if inspection.metadata:
+        console.print(_metadata_findings(inspection.metadata))
+    for warning in inspection.warnings:
+        console.print(Text("warning: " + warning, "yellow"))
+
+
+def _small_table(*columns: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 or name in ("kind", "path") else "right")
+    return table
+
+
+def _metadata_findings(findings: dict) -> Panel:
+    """One model's own metadata findings (the metadata channel), never mixed with weight results."""
+    lines = []
+    for fact in findings.get("config_facts", []) or []:
+        lines.append(f"{fact.get('kind')}: {fact.get('value')}  ({fact.get('file')} {fact.get('json_path')})")
+    tok = findings.get("tokenizer")
+    if tok:
+        lines.append(
+            f"tokenizer: {tok.get('kind')}, {tok.get('vocab_size')} tokens, {tok.get('num_merges')} merges"
+        )
+    for lic in findings.get("licences", []) or []:
+        lines.append(f"licence: {lic.get('licence')} ({lic.get('file')})")
+    for problem in findings.get("problems", []) or []:
+        lines.append(f"not read: {problem.get('file')}: {problem.get('reason')}")
+    return Panel(
+        Group(*(Text(line) for line in lines or ["no metadata findings"])),
+        title="Metadata channel (config, tokenizer, code; separate from the weights)",
+        title_align="left",
+        box=box.ROUNDED,
+    )
