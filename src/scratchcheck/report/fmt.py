@@ -49,6 +49,12 @@ def component_label(kind: str | None) -> str:
     return COMPONENT_LABELS.get(kind or "", (kind or "component").replace("_", " "))
 
 
+def component_title(name: str, kind: str | None) -> str:
+    """``vision (vision tower)``; just ``projector`` where the name already says it."""
+    label = component_label(kind)
+    return name if label == name else f"{name} ({label})"
+
+
 def model_name(path: str | None) -> str:
     """Short display name: ``org/name`` for a Hugging Face cache snapshot, else the last path part."""
     if not path:

@@ -66,7 +66,7 @@ def notes(report: ComparisonReport) -> list[Note]:
             )
         )
     for comp in report.components:
-        name = f"{comp.suspect_component} ({fmt.component_label(comp.component_kind)})"
+        name = fmt.component_title(comp.suspect_component, comp.component_kind)
         if comp.verdict == "not_comparable":
             why = "; ".join(sorted({n.reason for n in comp.not_comparable})) or "no tensor could be paired"
             out.append(

@@ -95,10 +95,10 @@ def _headline(comp: ComponentComparison) -> Text:
     ref = fmt.model_name(comp.reference) + (
         f" [{comp.reference_component}]" if comp.reference_component else ""
     )
-    label = fmt.component_label(comp.component_kind)
+    title = fmt.component_title(comp.suspect_component, comp.component_kind)
     line = Text.assemble(
         (comp.suspect_component, "bold"),
-        f" ({label}): " if label != comp.suspect_component else ": ",
+        title[len(comp.suspect_component) :] + ": ",
         (fmt.verdict_text(comp.verdict).upper(), style),
         f" {fmt.VERDICT_PREPOSITIONS.get(comp.verdict, 'vs')} {ref}\n",
     )
@@ -199,8 +199,8 @@ def render_inspect(inspection: ModelInspection, console: Console) -> None:
 
 def _small_table(*columns: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 or name in ("kind", "path") else "right")
+    for name in columns:
+        table.add_column(name, justify="right" if name in ("params", "share", "tensors") else "left")
     return table
 
 
