@@ -40,6 +40,14 @@ def test_headlines_and_table_exactly(report):
     assert out.startswith(EXPECTED_HEAD), out
 
 
+def test_narrow_terminal_keeps_every_verdict_readable(report):
+    out = text(render_compare, report, width=80)
+    table = out[out.index("component ") :]
+    assert "…" not in out
+    assert "language_model   independent" in table and "projector        not comparable" in table
+    assert "tensors" not in table.splitlines()[0]  # the tensor count is in the headline above
+
+
 def test_warnings_have_their_own_block(report):
     out = text(render_compare, report, width=300)
     block = out[out.index("╭─ Warnings") : out.index("╰", out.index("╭─ Warnings"))]

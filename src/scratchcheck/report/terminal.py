@@ -32,7 +32,7 @@ def render_compare(report: ComparisonReport, console: Console, *, explain: bool 
         console.print(_headline(comp))
     if report.components:
         console.print()
-        console.print(_table(report))
+        console.print(_table(report, console.width))
     warnings = notes(report)
     if warnings:
         console.print(
@@ -49,7 +49,7 @@ def render_compare(report: ComparisonReport, console: Console, *, explain: bool 
         console.print(
             Panel(
                 Group(*observations),
-                title="Metadata channel (config, tokenizer, code; separate from the weight verdicts)",
+                title="Metadata channel (separate from the weight verdicts)",
                 title_align="left",
                 box=box.ROUNDED,
             )
@@ -124,32 +124,37 @@ def _headline(comp: ComponentComparison) -> Text:
     return line
 
 
-def _table(report: ComparisonReport) -> Table:
+def _table(report: ComparisonReport, width: int) -> Table:
+    """One row per component. On a narrow console the reference column (when there is only one
+    reference, already named above) and the tensor count (in the headline) are left out."""
+    show_reference = len(report.references) > 1 or width >= 110
+    show_tensors = width >= 100
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for name, justify in (
-        ("component", "left"),
-        ("verdict", "left"),
-        ("reference", "left"),
-        ("params", "right"),
-        ("share", "right"),
-        ("coverage", "right"),
-        ("Pearson", "right"),
-        ("p-value", "right"),
-        ("tensors", "right"),
+    table.add_column("component", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    if show_reference:
+        table.add_column("reference", overflow="fold")
+    for name in ("params", "share", "coverage", "Pearson", "p-value") + (
+        ("tensors",) if show_tensors else ()
     ):
-        table.add_column(name, justify=justify)
+        table.add_column(name, justify="right", no_wrap=True)
     for comp in report.components:
-        table.add_row(
+        row = [
             escape(comp.suspect_component),
             Text(fmt.verdict_text(comp.verdict), fmt.VERDICT_STYLES.get(comp.verdict, "")),
-            escape(fmt.model_name(comp.reference)),
+        ]
+        if show_reference:
+            row.append(escape(fmt.model_name(comp.reference)))
+        row += [
             fmt.params(comp.params),
             fmt.share(comp.share),
             fmt.share(comp.coverage),
             fmt.corr(comp.pearson),
             fmt.p_value(comp.p_value),
-            str(comp.tensors_compared),
-        )
+        ]
+        if show_tensors:
+            row.append(str(comp.tensors_compared))
+        table.add_row(*row)
     return table
 
 
