@@ -141,12 +141,17 @@ def explain(report: ComparisonReport, comp: ComponentComparison) -> list[str]:
             "paired with a reference tensor of a compatible shape, so no weights were compared."
         )
     else:
-        transforms = sorted({t.transform for t in tensors_of(report, comp) if t.transform})
+        transformed = [t.transform for t in tensors_of(report, comp) if t.transform]
         what = (
             f"What was compared: the suspect's {label} ({size}) with the {ref_part} of {ref}. "
             f"{comp.tensors_compared} tensor pair(s), holding {fmt.share(comp.coverage)} of the "
             f"{label}'s parameters, were compared value by value"
-            + (f", after undoing storage differences ({', '.join(transforms[:4])})" if transforms else "")
+            + (
+                f", {len(transformed)} of them after undoing a difference in how they are stored "
+                f"(e.g. {transformed[0]})"
+                if transformed
+                else ""
+            )
             + "."
         )
     return [what, _showed(report, comp, label), "What it does not show: " + _caveat(comp, label, ref)]

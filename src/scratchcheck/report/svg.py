@@ -166,7 +166,7 @@ def profile(stats: list[LayerStat], metric: str) -> str:
         title = "relative L2 ‖a−b‖/‖b‖ by layer (median)"
     if not points:
         return ""
-    width, height, left, top, bottom = 340, 170, 44, 20, 30
+    width, height, left, top, bottom = 340, 170, 48, 20, 30
     pw, ph = width - left - 10, height - top - bottom
     x_lo, x_hi = points[0][0], points[-1][0]
     span = max(x_hi - x_lo, 1)
@@ -185,7 +185,7 @@ def profile(stats: list[LayerStat], metric: str) -> str:
     for v in (y0, (y0 + y1) / 2, y1):
         out.append(
             f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eef0f3"/>'
-            f'<text x="{left - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{fmt.number(v)}</text>'
+            f'<text x="{left - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{v:.3g}</text>'
         )
     if metric == "pearson" and y0 < 0 < y1:
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#9ca3af"/>')
