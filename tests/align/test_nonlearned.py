@@ -1,0 +1,59 @@
+"""Non-learned tensors are recognised by name and by value, and learned ones never are."""
+
+import numpy as np
+import pytest
+
+from scratchcheck.arch import layout
+from scratchcheck.io import open_model
+from scratchcheck.nonlearned import nonlearned
+from scratchcheck.sketch import Sketcher
+
+
+def _dft_basis(n_fft: int) -> np.ndarray:
+    """A Conv1d STFT filter bank: cos and sin rows of the DFT, ``[2 * bins, 1, n_fft]``."""
+    k = np.arange(n_fft // 2 + 1)[:, None]
+    angle = 2 * np.pi * k * np.arange(n_fft)[None, :] / n_fft
+    return np.concatenate([np.cos(angle), -np.sin(angle)])[:, None, :].astype(np.float32)
+
+
+@pytest.fixture
+def reasons(build, save):
+    rng = np.random.default_rng(0)
+    weights = {
+        "encoder.embed_positions.weight": build.sinusoidal_table(64, 32),
+        "model.rotary_emb.inv_freq": build.inv_freq(32),
+        "some.frequencies": build.inv_freq(16),  # an unknown name: recognised by its values
+        "stft.forward_basis": _dft_basis(16),
+        "h.0.attn.bias": np.tril(np.ones((1, 1, 16, 16), np.float32)),
+        "model.embeddings.position_ids": np.arange(32, dtype=np.int64)[None],
+        "projector.bias": np.zeros(32, np.float32),
+        "norm.weight": np.ones(32, np.float32),
+        "learned.small": (0.002 * rng.standard_normal((64, 32))).astype(np.float32),
+        "learned.table": (0.02 * rng.standard_normal((512, 32))).astype(np.float32),
+        "learned.gain": (1 + 0.05 * rng.standard_normal(32)).astype(np.float32),
+        "learned.conv": (0.1 * rng.standard_normal((18, 1, 16))).astype(np.float32),
+        "learned.scalar": np.ones(1, np.float32),
+    }
+    with open_model(save("buffers", weights)) as checkpoint:
+        yield nonlearned(layout(checkpoint), Sketcher(checkpoint))
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("encoder.embed_positions.weight", "sinusoidal position table"),
+        ("model.rotary_emb.inv_freq", "RoPE inverse frequencies"),
+        ("some.frequencies", "RoPE inverse frequencies"),
+        ("stft.forward_basis", "fixed signal-processing basis"),
+        ("h.0.attn.bias", "mask buffer"),
+        ("model.embeddings.position_ids", "index buffer"),
+        ("projector.bias", "constant tensor (every value 0)"),
+        ("norm.weight", "constant tensor (every value 1)"),
+    ],
+)
+def test_non_learned_tensors_are_set_aside_with_their_reason(reasons, name, reason):
+    assert reasons[name].startswith(reason)
+
+
+def test_learned_tensors_are_kept(reasons):
+    assert not [name for name in reasons if name.startswith("learned.")]
