@@ -38,17 +38,16 @@ def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
 
 def _by_value(info: TensorInfo, sketcher: Sketcher) -> str | None:
     checkpoint = sketcher.checkpoint
-    if checkpoint.read_values(info.name).dtype.kind in "iub":
+    [values] = sketcher.arrays((info.name,))
+    if values.dtype.kind in "iub":
         return "integer buffer (indices or a mask), not a learned weight"
     sketch = sketcher.get(plain_view(checkpoint, info.name))
     if sketch.constant and info.numel > 1:
-        values = np.asarray(checkpoint.read_values(info.name))
-        first = values.reshape(-1)[0]
-        if np.all(values == first):
+        first = np.asarray(values).reshape(-1)[0]
+        if np.all(np.asarray(values) == first):
             return f"constant tensor (every value {float(first):g}): an untouched initialisation"
     if info.numel > _MAX_SCAN or sketch.max_abs > 1.0 + 1e-3:
         return None
-    values = checkpoint.read_values(info.name)  # a mapped view: the checks below read slices first
     if values.ndim == 1:
         return _rope_frequencies(np.asarray(values, dtype=np.float64))
     if sketch.binary and np.isin(np.asarray(values), (0.0, 1.0)).all():

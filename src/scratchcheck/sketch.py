@@ -51,7 +51,7 @@ def sketch_of(values: np.ndarray) -> Sketch:
     sample = np.asarray(values, dtype=np.float64).ravel()
     centred = sample - sample.mean() if sample.size else sample
     norm = float(np.linalg.norm(centred))
-    unit = (centred / norm) if norm > 0 else np.zeros_like(centred)
+    unit = ((centred / norm) if norm > 0 else np.zeros_like(centred)).astype(np.float32)
     return Sketch(
         unit,
         float(sample.mean()) if sample.size else 0.0,
@@ -70,9 +70,10 @@ class Sketcher:
         self._cache: dict[tuple, Sketch] = {}
         self._last: tuple[tuple[str, ...], list[np.ndarray]] | None = None
 
-    def _arrays(self, sources: tuple[str, ...]) -> list[np.ndarray]:
-        # Views of one stored tensor come one after another (split QKV, stacked experts): keep
-        # the last read so a dequantised GGUF tensor is not dequantised once per view.
+    def arrays(self, sources: tuple[str, ...]) -> list[np.ndarray]:
+        """The stored tensors' values (``read_values``), the last ones kept: views of one stored
+        tensor come one after another (split QKV, stacked experts), and a quantised GGUF tensor
+        should not be dequantised once per view."""
         if self._last is None or self._last[0] != sources:
             self._last = (sources, [self.checkpoint.read_values(n) for n in sources])
         return self._last[1]
@@ -82,7 +83,7 @@ class Sketcher:
         key = (view.key, transposed)
         found = self._cache.get(key)
         if found is None:
-            array = apply_ops(self._arrays(view.sources), view.ops)
+            array = apply_ops(self.arrays(view.sources), view.ops)
             if transposed:
                 array = array.T
             values = array[sample_index(tuple(array.shape))] if array.ndim else array.reshape(1)
