@@ -6,7 +6,6 @@ import collections
 import io
 import os
 import pickle
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from malicious import Evil, malicious_payloads
 from scratchcheck.errors import FormatError, UnsafePickleError, UnsupportedError
 from scratchcheck.io.resolve import open_model
 from scratchcheck.io.torch_zip import TorchFile
@@ -94,32 +94,6 @@ def test_a_whole_module_is_refused_not_run(tmp_path: Path) -> None:
 
 
 # -- malicious pickles ----------------------------------------------------------------------------
-class Evil:
-    """Unpickling this runs ``func(*args)``: exactly what a trojaned checkpoint does."""
-
-    def __init__(self, func: object, *args: object) -> None:
-        self.func, self.args = func, args
-
-    def __reduce__(self) -> tuple:
-        return self.func, self.args
-
-
-def raw_global_call(module: str, name: str, argument: str) -> bytes:
-    """A protocol-0 pickle calling ``module.name(argument)``, spelled out opcode by opcode."""
-    return f"c{module}\n{name}\n(V{argument}\ntR.".encode()
-
-
-def malicious_payloads(marker: Path) -> dict[str, bytes]:
-    touch = f"touch {marker}"
-    return {
-        "os.system": raw_global_call("os", "system", touch),
-        "posix.system": pickle.dumps({"w": Evil(os.system, touch)}, protocol=2),
-        "builtins.eval": pickle.dumps(Evil(eval, f"open({str(marker)!r}, 'w')"), protocol=4),
-        "subprocess.Popen": pickle.dumps(Evil(subprocess.Popen, ["touch", str(marker)]), protocol=4),
-        "builtins.exec": raw_global_call("builtins", "exec", f"open({str(marker)!r}, 'w')"),
-    }
-
-
 @pytest.mark.parametrize(
     "what", ["os.system", "posix.system", "builtins.eval", "subprocess.Popen", "builtins.exec"]
 )

@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("scratchcheck: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # a wrong argument or option: one line too, with where to look
+        message = " ".join(exc.format_message().split())
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see `{exc.ctx.command_path} --help`)"
+        click.echo(f"scratchcheck: error: {message}{hint}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except OSError as exc:
         if debug:

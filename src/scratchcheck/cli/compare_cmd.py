@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from .options import console, network_option
+from ..errors import ScratchcheckError
+from .options import check_output_paths, console, network_option
 
 _OUT = click.Path(dir_okay=False, path_type=Path)
 
@@ -37,6 +41,7 @@ def compare_command(
     from ..report.progress import StreamProgress
     from ..report.terminal import render_compare
 
+    check_output_paths(json=json_path, html=html_path, markdown=markdown_path)
     out = console()
     with StreamProgress(out) as progress:
         report = compare(
@@ -50,21 +55,38 @@ def compare_command(
 def write_reports(
     report, *, json_path: Path | None, html_path: Path | None, markdown_path: Path | None
 ) -> list[Path]:
-    """Write each requested report file; returns the paths written."""
-    written = []
+    """Write each requested report file, all or none; returns the paths written.
+
+    Each report is first written to a temporary file beside its destination; only when every one is
+    complete are they renamed into place. A failure (say the HTML template breaks after the JSON was
+    written) so leaves no new report behind and no earlier one replaced.
+    """
+    jobs: list[tuple[Path, Callable[..., object]]] = []
     if json_path is not None:
         from ..report.json_report import write_json
 
-        write_json(report, json_path)
-        written.append(json_path)
+        jobs.append((json_path, write_json))
     if html_path is not None:
         from ..report.html import write_html
 
-        write_html(report, html_path)
-        written.append(html_path)
+        jobs.append((html_path, write_html))
     if markdown_path is not None:
         from ..report.markdown import write_markdown
 
-        write_markdown(report, markdown_path)
-        written.append(markdown_path)
-    return written
+        jobs.append((markdown_path, write_markdown))
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, write in jobs:
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+                os.close(fd)
+                staged.append((Path(tmp), path))
+                write(report, tmp)
+            except OSError as exc:  # name the report, not the temporary file (disk full, permissions)
+                raise ScratchcheckError(path, f"cannot write the report: {exc.strerror or exc}") from None
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return [path for path, _ in jobs]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .options import console, network_option
+from .options import check_output_paths, console, network_option
 
 
 @click.command("inspect")
@@ -23,6 +23,7 @@ def inspect_command(model: str, json_path: Path | None, allow_network: bool) -> 
     from ..inspection import inspect_model
     from ..report.terminal import render_inspect
 
+    check_output_paths(json=json_path)
     result = inspect_model(model, allow_network=allow_network)
     render_inspect(result, console())
     if json_path is not None:

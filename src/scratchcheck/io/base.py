@@ -177,16 +177,16 @@ class Checkpoint:
             raise NotFoundError(path, f"cannot read: {exc.strerror}") from None
 
     def config(self) -> dict | None:
-        """``config.json`` parsed, or None if there is none. A malformed one is an error."""
-        text = self.metadata_text("config.json")
-        if text is None:
-            return None
+        """``config.json`` parsed, or None if there is none or it is not a readable JSON object.
+
+        A broken config never stops the weights being read: ``scratchcheck.metadata`` reports it as a
+        finding, and callers here (inspection, FP8 block sizes) fall back to what the weights say.
+        """
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FormatError(
-                self.metadata_files["config.json"], f"invalid JSON: {exc.msg} at line {exc.lineno}"
-            ) from None
+            text = self.metadata_text("config.json")
+            value = json.loads(text) if text is not None else None
+        except (NotFoundError, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+            return None
         return value if isinstance(value, dict) else None
 
     def close(self) -> None:

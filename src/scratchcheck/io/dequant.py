@@ -82,7 +82,10 @@ def _block_size(
     rows, cols = shape
     srows, scols = scale_shape
     config = checkpoint.config() or {}
-    quant = config.get("quantization_config") or (config.get("text_config") or {}).get("quantization_config")
+    text_config = config.get("text_config")
+    quant = config.get("quantization_config") or (
+        text_config.get("quantization_config") if isinstance(text_config, dict) else None
+    )
     declared = quant.get("weight_block_size") if isinstance(quant, dict) else None
     candidates = [(128, 128), (-(-rows // srows), -(-cols // scols))]
     if (

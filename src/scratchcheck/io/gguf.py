@@ -91,6 +91,13 @@ class GGUFFile(TensorFile):
                 raise UnsupportedError(
                     path, f"tensor type unknown to gguf (the package): {message}"
                 ) from None
+            if message.startswith(("cannot reshape array", "When changing to a larger dtype")):
+                # numpy, as the reader views each tensor's bytes: fewer bytes than the header's shape.
+                raise FormatError(
+                    path,
+                    f"truncated or corrupt: tensor data does not match the shapes in the header "
+                    f"(the file has {path.stat().st_size} bytes)",
+                ) from None
             raise FormatError(path, f"not a valid GGUF file: {message}") from None
         except (IndexError, KeyError, OverflowError, UnicodeDecodeError, TypeError) as exc:
             raise FormatError(

@@ -18,7 +18,7 @@ from ..errors import FormatError, NotFoundError, UnsafePickleError, UnsupportedE
 from .base import TensorFile, TensorInfo
 from .dtypes import dtype_name
 from .mapping import MappedFile
-from .torch_zip import member_data_offset
+from .torch_zip import member_data_offset, zip_problem
 
 _MAX_HEADER = 1 << 20  # npy headers are a few hundred bytes; numpy itself caps them at 10 kB by default
 
@@ -49,8 +49,10 @@ class NpzFile(TensorFile):
             with zipfile.ZipFile(path) as archive:
                 members = [m for m in archive.infolist() if not m.is_dir()]
                 self._members = [self._header(archive, member) for member in members]
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise FormatError(path, f"not a readable zip archive ({exc})".splitlines()[0]) from None
+        # ValueError: a member name that is not valid UTF-8; NotImplementedError: a zip feature or
+        # version zipfile does not read. Both mean a damaged archive.
+        except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
+            raise FormatError(path, zip_problem(self._map, exc)) from None
         self._by_name = {m.info.name: m for m in self._members}
 
     def _header(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> _Member:
@@ -58,7 +60,7 @@ class NpzFile(TensorFile):
         try:
             with archive.open(member) as handle:
                 head = io.BytesIO(handle.read(_MAX_HEADER))
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
             raise FormatError(self.path, f"member {member.filename}: {exc}".splitlines()[0]) from None
         try:
             version = np.lib.format.read_magic(head)
@@ -104,8 +106,13 @@ class NpzFile(TensorFile):
         if entry.member.compress_type == zipfile.ZIP_STORED:
             array = self._map.view(entry.offset, entry.dtype, shape)
         else:
-            with zipfile.ZipFile(self.path) as archive:
-                raw = archive.read(entry.member)
+            try:
+                with zipfile.ZipFile(self.path) as archive:
+                    raw = archive.read(entry.member)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+                raise FormatError(
+                    self.path, f"member {entry.member.filename}: {exc}".splitlines()[0]
+                ) from None
             count = int(np.prod(shape, dtype=np.int64))
             array = np.frombuffer(raw, dtype=entry.dtype, count=count, offset=entry.offset).reshape(shape)
         return array.T if entry.fortran else array

@@ -102,6 +102,8 @@ class OnnxFile(TensorFile):
                         self._walk(subgraph, f"{scope}{node_name}.{attribute.name}.{i}/", nodes)
 
     def _add(self, name: str, tensor: Any, scope: str, where: str) -> None:
+        if not isinstance(name, str):  # protobuf hands out a string field that is not UTF-8 as bytes
+            raise FormatError(self.path, f"tensor name {name!r} is not valid UTF-8; the file is corrupt")
         if tensor.data_type == self._onnx.TensorProto.STRING:
             return  # string constants (labels, vocabularies) are not weights
         try:
@@ -247,6 +249,8 @@ class OnnxFile(TensorFile):
     def _read_external(self, name: str, entry: _Entry) -> np.ndarray:
         fields = self._external_fields(entry)
         location = fields.get("location", "")
+        if not isinstance(location, str):
+            raise FormatError(self.path, f"tensor {name!r}: external data location {location!r} is not UTF-8")
         folder = self.path.parent.resolve()
         target = (folder / location).resolve()
         if not location or Path(location).is_absolute() or not target.is_relative_to(folder):

@@ -315,8 +315,10 @@ class TorchFile(TensorFile):
     def _open_zip(self, storages: dict[str, _Storage]) -> tuple[Any, dict[str, int]]:
         try:
             archive = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise FormatError(self.path, f"not a readable zip archive ({exc})".splitlines()[0]) from None
+        # ValueError: a member name that is not valid UTF-8; NotImplementedError: a zip feature or
+        # version zipfile does not read. Both mean a damaged archive, not a torch checkpoint.
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise FormatError(self.path, zip_problem(self._map, exc)) from None
         with archive:
             members = {info.filename: info for info in archive.infolist()}
             pickles = [name for name in members if name.endswith("data.pkl") and name.count("/") == 1]
@@ -358,7 +360,7 @@ class TorchFile(TensorFile):
     def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         try:
             return archive.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise FormatError(self.path, f"zip member {info.filename}: {exc}".splitlines()[0]) from None
 
     def _member_data_offset(self, info: zipfile.ZipInfo) -> int:
@@ -373,7 +375,15 @@ class TorchFile(TensorFile):
     def _read_legacy(
         self, stream: io.BufferedReader, storages: dict[str, _Storage]
     ) -> tuple[Any, dict[str, int]]:
-        magic = _unpickle(stream, self.path, {})
+        try:
+            magic = _unpickle(stream, self.path, {})
+        except UnsafePickleError:
+            raise
+        except FormatError as exc:  # the very first bytes are no pickle: say what the file is not
+            detail = exc.problem.removeprefix("corrupt pickle ")
+            raise FormatError(
+                self.path, f"not a torch checkpoint: neither a zip archive nor a pickle {detail}"
+            ) from None
         if magic != _LEGACY_MAGIC:
             raise UnsupportedError(
                 self.path, "not a torch checkpoint (no zip archive and no legacy magic number)"
@@ -493,3 +503,11 @@ def member_data_offset(mapped: MappedFile, path: Path, info: zipfile.ZipInfo) ->
             f"truncated: zip member {info.filename} needs bytes up to {offset + info.compress_size}, the file has {mapped.size}",
         )
     return offset
+
+
+def zip_problem(mapped: MappedFile, exc: Exception) -> str:
+    """Why zipfile could not open an archive, in a user's words: a zip's index (the central directory)
+    is at its end, so a file that starts like a zip but has none was most likely cut short."""
+    starts_like_zip = mapped.size >= 4 and mapped.view(0, np.dtype(np.uint8), (4,)).tobytes() == b"PK\x03\x04"
+    what = "truncated or damaged zip archive" if starts_like_zip else "not a readable zip archive"
+    return f"{what} ({exc})".splitlines()[0]
