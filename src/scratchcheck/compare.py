@@ -23,7 +23,7 @@ from .results import (
     ModelSummary,
     TensorComparison,
 )
-from .verdict import assess, tensor_record
+from .verdict import assess, finalize, tensor_evidence, tensor_record
 
 
 class Progress(Protocol):
@@ -49,7 +49,7 @@ def compare(
     with ExitStack() as stack:
         s_layout = layout(_open(suspect, stack, allow_network))
         records: list[TensorComparison] = []
-        candidates: list[ComponentComparison] = []
+        assessments = []
         ref_summaries = []
         coverage: list[Coverage] = []
         metadata: dict[str, dict] = {}
@@ -61,12 +61,18 @@ def compare(
             if progress is not None:
                 total = sum(p.suspect.nbytes + p.reference.nbytes for p in alignment.pairs if p.learned)
                 progress.start(total, f"vs {r_layout.checkpoint.path.name}")
-            ref_records = [tensor_record(pair, _measure(pair, progress), name) for pair in alignment.pairs]
+            ref_records, evidence = [], []
+            for pair in alignment.pairs:
+                measured = _measure(pair, progress)
+                evidence.append(tensor_evidence(measured))
+                ref_records.append(tensor_record(pair, measured, name, evidence[-1]))
             records.extend(ref_records)
             coverage.append(measure_coverage(s_layout, r_layout, alignment, name))
             # Metadata is its own evidence channel: reported beside the weights, never mixed in.
             metadata[name] = compare_metadata(s_layout.checkpoint, r_layout.checkpoint).to_dict()
-            candidates.extend(assess(s_layout, r_layout, alignment, ref_records, name))
+            assessments.extend(assess(s_layout, r_layout, alignment, ref_records, name, evidence))
+        # Multiple-testing control spans every component and reference, so verdicts come last.
+        candidates, warnings = finalize(assessments)
         components = best_per_component(candidates)
         return ComparisonReport(
             schema=SCHEMA,
@@ -75,7 +81,7 @@ def compare(
             references=ref_summaries,
             components=components,
             tensors=records,
-            warnings=[],
+            warnings=warnings,
             shares=shares_by_reference(candidates),
             version=__version__,
             coverage=coverage,

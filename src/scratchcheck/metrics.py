@@ -40,6 +40,13 @@ class PairMetrics:
     delta_kurtosis: float  # Pearson kurtosis of a - b on the sample; 3 for Gaussian noise
     sample_a: np.ndarray  # the sampled values, for tests that need raw values (permutation nulls)
     sample_b: np.ndarray
+    # Variance of the centred cross-product under the strictest basis null (a random rotation of
+    # either axis of the reference), relative to the coordinate-shuffle variance; 1 for vectors.
+    # Above 1 where an axis is shared by any two models (tokens, pixels) and carries common structure.
+    null_inflation: float = 1.0
+    # corr(|a - b|, |b|) on the sample: floating-point rounding errors grow with the value (> 0.3),
+    # added noise and fixed-step quantisation errors do not (~0).
+    delta_scale_corr: float = float("nan")
 
 
 class _Moments:
@@ -142,7 +149,59 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         delta_kurtosis=_kurtosis(sample_a - sample_b),
         sample_a=sample_a,
         sample_b=sample_b,
+        delta_scale_corr=pearson(np.abs(sample_a - sample_b), np.abs(sample_b))
+        if sample_a.size > 2
+        else math.nan,
+        null_inflation=null_inflation(a, b, mean_a, mean_b, var_a * var_b / max(n - 1, 1), seed=seed),
     )
+
+
+ROWS_BUDGET = 1 << 20  # elements of each matrix read again for the rotation null (8 MiB in float64)
+
+
+def null_inflation(
+    a: np.ndarray, b: np.ndarray, mean_a: float, mean_b: float, shuffle_var: float, *, seed: int = 0
+) -> float:
+    """How much wider than the shuffle null the cross-product's null is, for matrices (>= 1).
+
+    With ``X``, ``Y`` the centred ``[rows, cols]`` matrices and ``S = sum(X * Y)``, a Haar-random
+    rotation of the reference's columns gives ``Var S = ||X^T Y||_F^2 / cols`` and one of its rows
+    ``Var S = ||X Y^T||_F^2 / rows``. Both are exact under their null whatever structure the other
+    axis carries (e.g. token rows that every model with this tokenizer organises alike), which the
+    shuffle null ``||X||^2 ||Y||^2 / (n - 1)`` ignores. The larger, never below the shuffle's, is
+    used. Both norms split into a same-row part (growing with rows) and a cross-row part (growing
+    with rows squared), so they are estimated on a random subset of rows and scaled up part by part.
+    """
+    if a.ndim < 2 or not shuffle_var > 0:
+        return 1.0
+    rows = a.shape[0]
+    cols = a.size // rows if rows else 0
+    if rows < 2 or cols < 2:
+        return 1.0
+    s = int(min(rows, max(2, ROWS_BUDGET // cols)))
+    pick = np.sort(np.random.default_rng(seed + 1).choice(rows, s, replace=False)) if s < rows else None
+    x = _rows(a, pick, cols) - mean_a
+    y = _rows(b, pick, cols) - mean_b
+    same_c = float(np.sum(np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y)))
+    same_r = float(np.sum(np.einsum("ij,ij->i", x, y) ** 2))
+    if s <= cols:  # s x s Gram matrices are the cheaper route
+        gx, gy = x @ x.T, y @ y.T
+        total_c = float(np.sum(gx * gy))  # ||X^T Y||^2 = tr(X X^T Y Y^T)
+        total_r = float(np.sum((x @ y.T) ** 2))
+    else:
+        total_c = float(np.sum((x.T @ y) ** 2))
+        total_r = float(np.sum((x.T @ x) * (y.T @ y)))  # ||X Y^T||^2 = tr(X^T X Y^T Y)
+    up_same = rows / s
+    up_cross = rows * (rows - 1) / (s * (s - 1))
+    var_cols = (same_c * up_same + (total_c - same_c) * up_cross) / cols
+    var_rows = (same_r * up_same + (total_r - same_r) * up_cross) / rows
+    return max(1.0, var_cols / shuffle_var, var_rows / shuffle_var)
+
+
+def _rows(x: np.ndarray, pick: np.ndarray | None, cols: int) -> np.ndarray:
+    """The chosen rows of ``x`` as a float64 ``[k, cols]`` matrix (all rows when ``pick`` is None)."""
+    part = x if pick is None else x[pick]
+    return np.asarray(part, dtype=np.float64).reshape(part.shape[0], cols)
 
 
 def _ratio(num: float, den: float) -> float:

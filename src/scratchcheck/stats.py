@@ -1,22 +1,280 @@
-"""Tests against known nulls (stand-in: the analytic coordinate-shuffle test and Fisher's method)."""
+"""Tests with known nulls, their combination, and multiple-testing control.
+
+Every p-value is carried as a natural logarithm: derived pairs give p far below what a float can
+hold (a 4096 x 4096 matrix copied with light noise has z in the thousands), and "p < 1e-12" is only
+meaningful if the small values are computed, not rounded to zero. ``p_of`` turns a log-p into a
+float for display, clamped at ``P_FLOOR``.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+P_FLOOR = 1e-300  # smallest p written as a float; the log-p keeps the true size
+LOG_P_FLOOR = -1e6  # a log-p this small stands for "zero within float precision"
+_R_MAX = 1.0 - 1e-12  # |r| = 1 exactly would give an infinite statistic
 
 
-def shuffle_p_value(r: float, n: int) -> float:
-    """One-sided p of Pearson ``r`` under 'no element-wise correspondence': r*sqrt(n-1) ~ N(0, 1)."""
-    if n < 3 or not math.isfinite(r):
+@dataclass(frozen=True)
+class Evidence:
+    """One test's outcome in the form the combination needs: effect, statistic, log p."""
+
+    effect: float  # Pearson r (or the test's own effect size)
+    z: float  # the standardised statistic
+    log_p: float  # natural log of the p-value (two-sided unless the test says otherwise)
+    n: int
+
+
+def p_of(log_p: float) -> float:
+    """The p-value as a float (NaN stays NaN; below ``P_FLOOR`` it is clamped)."""
+    if not math.isfinite(log_p):
+        return float("nan") if math.isnan(log_p) else P_FLOOR
+    return max(math.exp(log_p), P_FLOOR)
+
+
+def log10_p(log_p: float) -> float:
+    return log_p / math.log(10.0)
+
+
+def coordinate_test(r: float, n: int, inflation: float = 1.0, *, vector: bool = False) -> Evidence:
+    """Pearson ``r`` over ``n`` paired values against 'no element-wise correspondence' (two-sided).
+
+    For a vector (norm gains, biases) the null is a uniformly random rotation of the centred
+    reference, under which r is distributed exactly as Pearson's r of Gaussian data: Student's t
+    with n - 2 degrees of freedom. For a matrix the cross-product's null variance is the coordinate
+    shuffle's ``1/(n - 1)`` widened by ``inflation`` (see ``metrics.null_inflation``), and the
+    statistic is normal by the central limit theorem over many elements.
+    """
+    from scipy.stats import norm, t
+
+    if n < 4 or not math.isfinite(r):
+        return Evidence(r, float("nan"), float("nan"), n)
+    rc = max(-_R_MAX, min(_R_MAX, r))
+    if vector:
+        stat = rc * math.sqrt((n - 2) / (1.0 - rc * rc))
+        log_p = math.log(2.0) + float(t.logsf(abs(stat), n - 2))
+    else:
+        stat = rc * math.sqrt((n - 1) / max(inflation, 1.0))
+        log_p = math.log(2.0) + float(norm.logsf(abs(stat)))
+    return Evidence(r, stat, min(log_p, 0.0), n)
+
+
+def cauchy_combine(log_ps: Sequence[float], weights: Sequence[float] | None = None) -> float:
+    """Cauchy combination (Liu & Xie 2020) of p-values, in log space; NaNs are skipped.
+
+    ``T = sum w_i tan((1/2 - p_i) pi)`` is standard Cauchy when the p_i are uniform, exactly for
+    independent and for perfectly dependent p_i and closely in between: the tensors of one model
+    are not independent tests (norm gains of neighbouring layers share their outlier dimensions),
+    and Fisher's method would overstate the evidence. For tiny p_i the combination is the weighted
+    harmonic mean of the p_i, so it never claims more than the strongest test times the number of
+    tests, and never less than the strongest test.
+    """
+    ws = [1.0] * len(log_ps) if weights is None else [float(w) for w in weights]
+    pairs = [
+        (max(lp, LOG_P_FLOOR), w) for lp, w in zip(log_ps, ws, strict=True) if not math.isnan(lp) and w > 0
+    ]
+    if not pairs:
         return float("nan")
-    return 0.5 * math.erfc(r * math.sqrt(n - 1) / math.sqrt(2))
+    total = sum(w for _, w in pairs)
+    # Tiny p overflow tan((1/2 - p) pi) = 1/(pi p): those terms are summed as logarithms.
+    tiny = [math.log(w / total) - lp - math.log(math.pi) for lp, w in pairs if lp < -30]
+    rest = sum(w / total * math.tan((0.5 - math.exp(lp)) * math.pi) for lp, w in pairs if lp >= -30)
+    if tiny:
+        log_big = _logsumexp(tiny)
+        if log_big > 30:
+            # T is huge: p = arctan(1/T) / pi = 1 / (pi T) to 1e-26 relative. A negative rest
+            # (p near 1) shifts T by at most a few thousandths of it and is dropped.
+            return max(
+                LOG_P_FLOOR, -math.log(math.pi) - _log_add(log_big, math.log(rest) if rest > 0 else -math.inf)
+            )
+        rest += math.exp(log_big)
+    if rest > 1e6:  # 0.5 - atan(T)/pi cancels; arctan(1/T)/pi keeps the digits
+        return math.log(math.atan(1.0 / rest) / math.pi)
+    return math.log(min(1.0, max(0.5 - math.atan(rest) / math.pi, 1e-300)))
 
 
-def fisher(p_values: list[float]) -> float:
-    """Fisher's combination: X2 = -2 sum log p ~ chi2(2k) when the p are independent uniforms."""
+def fisher_combine(log_ps: Sequence[float]) -> float:
+    """Fisher's method in log space: -2 sum log p ~ chi2(2k) for independent uniform p."""
     from scipy.stats import chi2
 
-    ps = [max(p, 1e-300) for p in p_values if math.isfinite(p)]
-    if not ps:
+    finite = [lp for lp in log_ps if math.isfinite(lp)]
+    if not finite:
         return float("nan")
-    return float(chi2.sf(-2.0 * sum(math.log(p) for p in ps), 2 * len(ps)))
+    return float(chi2.logsf(-2.0 * sum(finite), 2 * len(finite)))
+
+
+def holm(log_ps: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment (family-wise error control under any dependence), in log space."""
+    order = sorted((lp, i) for i, lp in enumerate(log_ps) if math.isfinite(lp))
+    m = len(order)
+    out = [float("nan")] * len(log_ps)
+    running = -math.inf
+    for rank, (lp, i) in enumerate(order):
+        running = max(running, min(0.0, lp + math.log(m - rank)))
+        out[i] = running
+    return out
+
+
+def identity_test(matched: np.ndarray, units: np.ndarray | None = None) -> Evidence:
+    """Is a matching the identity? Spearman of unit index vs matched index (Zhu et al. 2025), one-sided.
+
+    When training treats units symmetrically, an independent model's matching is a uniformly
+    random assignment: rho has mean 0 and variance 1/(k - 1), and rho = 1 happens with probability
+    exactly 1/k! for a full permutation, which is used when the matching is the identity.
+    """
+    from scipy.special import gammaln
+    from scipy.stats import norm
+
+    matched = np.asarray(matched)
+    units = np.arange(matched.size) if units is None else np.asarray(units)
+    k = matched.size
+    if k < 3:
+        return Evidence(float("nan"), float("nan"), float("nan"), k)
+    rho = _spearman(units, matched)
+    z = rho * math.sqrt(k - 1)
+    log_p = float(norm.logsf(z))
+    if np.array_equal(units, matched):
+        log_p = min(log_p, -float(gammaln(k + 1)))
+    return Evidence(rho, z, log_p, k)
+
+
+def prediction_test(observed: float, null: Sequence[float]) -> Evidence:
+    """Is ``observed`` above what R draws of its null give? One-sided Student prediction interval.
+
+    If the observed value and the R null draws are exchangeable normal draws, ``(x - mean) /
+    (sd * sqrt(1 + 1/R))`` is exactly t with R - 1 degrees of freedom: the estimated spread is paid
+    for, and the tail extrapolates beyond the 1/(R + 1) floor of a rank test.
+    """
+    from scipy.stats import t
+
+    draws = np.asarray(null, dtype=np.float64)
+    r = draws.size
+    if r < 3 or not math.isfinite(observed):
+        return Evidence(observed, float("nan"), float("nan"), r)
+    sd = float(draws.std(ddof=1))
+    if sd <= 0:
+        return Evidence(observed, float("nan"), float("nan"), r)
+    stat = (observed - float(draws.mean())) / (sd * math.sqrt(1.0 + 1.0 / r))
+    return Evidence(observed, stat, float(t.logsf(stat, r - 1)), r)
+
+
+def layer_diagonal_test(
+    values: Sequence[Sequence[float | None]], *, draws: int = 4999, seed: int = 0
+) -> tuple[Evidence, tuple[int, int]]:
+    """Does the i x j layer matrix have a diagonal (plain, shifted or strided)? A permutation test.
+
+    The statistic is the best mean similarity along any map ``j = stride * i + offset`` that
+    reaches every layer of the shallower model (identity for equal depths; shifts and strides when
+    layers were dropped); its null permutes the reference's layers, under which a matrix without
+    layer correspondence is exchangeable. Taking the best map inside the statistic, and again inside
+    every permutation, pays for having searched. Exact when the reference has at most 7 layers (all
+    permutations), otherwise ``draws`` random ones (p >= 1 / (draws + 1)).
+    Returns the evidence and the winning (stride, offset).
+    """
+    import itertools
+
+    m = np.array([[np.nan if v is None else float(v) for v in row] for row in values], dtype=np.float64)
+    transposed = m.ndim == 2 and m.shape[0] > m.shape[1]
+    if transposed:  # the deeper model is the suspect: map reference layers onto it instead
+        m = m.T
+    if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 2 or np.isnan(m).all():
+        return Evidence(float("nan"), float("nan"), float("nan"), 0), (1, 0)
+    maps = _layer_maps(*m.shape)
+    if not maps:
+        return Evidence(float("nan"), float("nan"), float("nan"), 0), (1, 0)
+    observed, best = _best_map(m, maps)
+    cols = m.shape[1]
+    if math.factorial(cols) <= draws + 1:
+        perms = [np.array(p) for p in itertools.permutations(range(cols))]
+        count = sum(_best_map(m[:, p], maps)[0] >= observed - 1e-12 for p in perms)
+        log_p = math.log(count / len(perms))
+    else:
+        rng = np.random.default_rng(seed)
+        count = sum(_best_map(m[:, rng.permutation(cols)], maps)[0] >= observed - 1e-12 for _ in range(draws))
+        log_p = math.log((count + 1) / (draws + 1))
+    return Evidence(observed, float("nan"), log_p, m.shape[0]), best
+
+
+def _layer_maps(rows: int, cols: int) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Every map j = stride * i + offset (stride >= 1, offset >= 0) that stays inside ``cols``."""
+    i = np.arange(rows)
+    out = []
+    stride = 1
+    while stride * (rows - 1) < cols:
+        for offset in range(cols - stride * (rows - 1)):
+            out.append((stride, offset, i, stride * i + offset))
+        stride += 1
+    return out
+
+
+def _best_map(m: np.ndarray, maps) -> tuple[float, tuple[int, int]]:
+    best, where = -math.inf, (1, 0)
+    for stride, offset, i, j in maps:
+        vals = m[i, j]
+        vals = vals[np.isfinite(vals)]
+        if vals.size and vals.mean() > best:
+            best, where = float(vals.mean()), (stride, offset)
+    return best, where
+
+
+def detectable_r(
+    sizes: Sequence[int], inflations: Sequence[float], alpha: float, *, extra_tests: int = 0
+) -> float:
+    """The smallest |r|, common to all tensors, at which the combined p would reach ``alpha``.
+
+    Each tensor contributes its expected statistic ``r sqrt((n - 1) / inflation)``; the combination
+    is the one the verdict uses (Cauchy over tensors, then Cauchy with ``extra_tests`` further
+    tests at their null median). This is
+    the median detectable effect: a relationship of this size is found about half the time.
+    """
+    from scipy.stats import norm
+
+    usable = [(n, max(k, 1.0)) for n, k in zip(sizes, inflations, strict=True) if n >= 4]
+    if not usable:
+        return float("nan")
+    target = math.log(alpha)
+    scale = np.array([math.sqrt((n - 1) / k) for n, k in usable])
+
+    def combined(r: float) -> float:
+        logs = (math.log(2.0) + norm.logsf(r * scale)).tolist()
+        return cauchy_combine([cauchy_combine(logs)] + [math.log(0.5)] * extra_tests)
+
+    if combined(_R_MAX) > target:
+        return float("inf")
+    lo, hi = 0.0, _R_MAX
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if combined(mid) > target else (lo, mid)
+    return hi
+
+
+def percentile(value: float, null: Sequence[float]) -> float:
+    """Where ``value`` falls among null values of the same statistic (0-100; a screening number)."""
+    draws = np.asarray([v for v in null if math.isfinite(v)], dtype=np.float64)
+    if not draws.size or not math.isfinite(value):
+        return float("nan")
+    return 100.0 * float(np.mean(draws <= value))
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra = np.argsort(np.argsort(a)).astype(np.float64)
+    rb = np.argsort(np.argsort(b)).astype(np.float64)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    return float(ra @ rb) / den if den > 0 else float("nan")
+
+
+def _logsumexp(xs: Sequence[float]) -> float:
+    top = max(xs)
+    return top + math.log(sum(math.exp(x - top) for x in xs))
+
+
+def _log_add(a: float, b: float) -> float:
+    if b == -math.inf:
+        return a
+    return _logsumexp([a, b])

@@ -1,0 +1,205 @@
+"""Unit correspondence under the network's symmetries: MLP units, attention heads, MoE experts.
+
+Units of an MLP, heads of an attention layer and experts of an MoE layer can be permuted without
+changing what the network computes, so a derivative can be disguised by permuting them, and an
+element-wise test then sees nothing. Here each unit gets a feature vector in the residual-stream
+basis (which a unit permutation leaves alone), suspect units are matched to reference units with
+the Hungarian algorithm, and two questions get calibrated answers:
+
+(a) is the matching the identity? (Spearman of unit index vs matched index; Zhu et al. 2025)
+(b) is the matched similarity higher than matching achieves between unrelated weights? The null
+    redraws the reference with its residual basis randomly permuted: for an independently trained
+    reference this is an exact symmetry of its distribution (initialisation is i.i.d. per dimension
+    and training is equivariant to it), so the observed similarity and the null draws are
+    exchangeable; a derivative loses its advantage as soon as the basis is scrambled.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stats import Evidence, identity_test, prediction_test
+
+MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
+NULL_DRAWS = 16  # residual-basis permutations for the null of the matched similarity
+PROBES = 8  # random residual directions on which head/expert circuits are read
+
+Arrays = dict[str, np.ndarray]
+# Build [units, features] from a layer's arrays after permuting the residual basis by ``perm``.
+Featurizer = Callable[[Arrays, np.ndarray | None], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Matching:
+    """One group of one layer, matched: how well, and whether the matching is the identity."""
+
+    group: str  # mlp units | attention heads | experts
+    layer: int | None
+    units: int  # suspect units matched
+    total: int  # suspect units in the group
+    reference_units: int
+    matched_similarity: float  # mean cosine of matched pairs
+    null_similarity: float  # mean of the same under the residual-permutation null
+    identity_fraction: float  # share of suspect units matched to the reference unit of the same index
+    identity: Evidence
+    similarity: Evidence
+    seconds: float
+
+
+def mlp_features(arrays: Arrays, perm: np.ndarray | None) -> np.ndarray:
+    """Unit u: row u of gate and up, column u of down (all [out, in]), each in the residual basis."""
+    parts = []
+    for role in ("mlp.gate.weight", "mlp.up.weight"):
+        if role in arrays:
+            w = arrays[role]
+            parts.append(w if perm is None else w[:, perm])
+    if "mlp.down.weight" in arrays:
+        w = arrays["mlp.down.weight"]
+        parts.append((w if perm is None else w[perm]).T)
+    return np.concatenate(parts, axis=1)
+
+
+def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
+    """Head h: its QK circuit Wq_h^T Wk_g and OV circuit Wo_h Wv_g, read on PROBES random directions.
+
+    Circuits are unchanged by any change of basis inside a head (and grouped-query attention ties
+    each query head to its key/value group g), so only the residual basis matters.
+    """
+
+    def build(arrays: Arrays, perm: np.ndarray | None) -> np.ndarray:
+        q, k = arrays.get("attn.q.weight"), arrays.get("attn.k.weight")
+        v, o = arrays.get("attn.v.weight"), arrays.get("attn.o.weight")
+        d = next(w.shape[1] for w in (q, k, v) if w is not None) if o is None else o.shape[0]
+        g = np.random.default_rng(seed).standard_normal((d, PROBES))
+        if perm is not None:
+            q, k, v = (None if w is None else w[:, perm] for w in (q, k, v))
+            o = None if o is None else o[perm]
+        kv_heads = (
+            max(1, (k if k is not None else v).shape[0] // head_dim)
+            if (k is not None or v is not None)
+            else 1
+        )
+        group = max(1, n_heads // kv_heads)
+        feats = []
+        for h in range(n_heads):
+            rows = slice(h * head_dim, (h + 1) * head_dim)
+            kv = slice((h // group) * head_dim, (h // group + 1) * head_dim)
+            parts = []
+            if q is not None and k is not None:
+                parts.append(q[rows].T @ (k[kv] @ g))
+            if o is not None and v is not None:
+                parts.append(o[:, rows] @ (v[kv] @ g))
+            elif q is not None:
+                parts.append(q[rows].T)
+            feats.append(np.concatenate([p.ravel() for p in parts]))
+        return np.stack(feats)
+
+    return build
+
+
+def expert_features(experts: int, seed: int = 0) -> Featurizer:
+    """Expert e: Wdown_e Wup_e and Wdown_e Wgate_e on PROBES directions (unchanged by permuting the
+    expert's own units), plus its router row."""
+
+    def build(arrays: Arrays, perm: np.ndarray | None) -> np.ndarray:
+        d = arrays["expert.down.weight.0"].shape[0]
+        g = np.random.default_rng(seed).standard_normal((d, PROBES))
+        p = slice(None) if perm is None else perm
+        feats = []
+        for e in range(experts):
+            down = arrays[f"expert.down.weight.{e}"][p]
+            parts = [
+                down @ (arrays[f"expert.{m}.weight.{e}"][:, p] @ g)
+                for m in ("up", "gate")
+                if f"expert.{m}.weight.{e}" in arrays
+            ]
+            if "router.weight" in arrays:
+                parts.append(arrays["router.weight"][e, p][:, None])
+            feats.append(np.concatenate([x.ravel() for x in parts]))
+        return np.stack(feats)
+
+    return build
+
+
+def match(
+    suspect: Arrays,
+    reference: Arrays,
+    featurize: Featurizer,
+    *,
+    group: str,
+    layer: int | None = None,
+    draws: int = NULL_DRAWS,
+    seed: int = 0,
+) -> Matching:
+    """Match suspect units to reference units and test the matching (see the module docstring)."""
+    from scipy.optimize import linear_sum_assignment
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    fs = _unit_rows(featurize(suspect, None))
+    total = fs.shape[0]
+    # Large groups: a random subset of suspect units, matched against every reference unit
+    # (rectangular assignment, O(k^2 n)); the report states how many were matched.
+    picked = np.sort(rng.choice(total, MAX_UNITS, replace=False)) if total > MAX_UNITS else np.arange(total)
+    fs = fs[picked]
+    d = _residual_size(reference)
+
+    def best(perm: np.ndarray | None) -> tuple[float, np.ndarray]:
+        sim = fs @ _unit_rows(featurize(reference, perm)).T
+        rows, cols = linear_sum_assignment(sim, maximize=True)
+        return float(sim[rows, cols].mean()), cols[np.argsort(rows)]
+
+    observed, cols = best(None)
+    null = [best(rng.permutation(d))[0] for _ in range(draws)]
+    n_ref = _unit_rows(featurize(reference, None)).shape[0]
+    return Matching(
+        group=group,
+        layer=layer,
+        units=int(picked.size),
+        total=int(total),
+        reference_units=int(n_ref),
+        matched_similarity=observed,
+        null_similarity=float(np.mean(null)),
+        identity_fraction=float(np.mean(cols == picked)),
+        identity=identity_test(cols, picked),
+        similarity=prediction_test(observed, null),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit length, so that their products are cosines."""
+    x = np.asarray(features, dtype=np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _residual_size(arrays: Arrays) -> int:
+    """Size of the residual-stream axis: the input axis of gate/up/q/k/v, the output axis of down/o."""
+    for role, axis in (
+        ("mlp.up.weight", 1),
+        ("mlp.gate.weight", 1),
+        ("attn.q.weight", 1),
+        ("attn.k.weight", 1),
+        ("mlp.down.weight", 0),
+        ("attn.o.weight", 0),
+        ("expert.down.weight.0", 0),
+    ):
+        if role in arrays:
+            return int(arrays[role].shape[axis])
+    raise ValueError("no tensor with a residual-stream axis in this group")
+
+
+def fraction_text(m: Matching) -> str:
+    """How much of the group was matched, for the report ("all 512", "1024 of 14336")."""
+    return f"all {m.total}" if m.units == m.total else f"{m.units} of {m.total}"
+
+
+def is_finite(x: float) -> bool:
+    return isinstance(x, float) and math.isfinite(x)
