@@ -158,25 +158,28 @@ def projector(seed: int, *, inp: int, out: int, prefix: str = "model.mm_projecto
 # -- derivations ---------------------------------------------------------------------------------
 
 
-def fine_tune(weights: Weights, strength: float = 0.05, seed: int = 0, rank: int = 4) -> Weights:
-    """A fine-tune: each matrix moves by a low-rank update plus small noise, each vector drifts.
+def fine_tune(weights: Weights, strength: float = 0.05, seed: int = 0, rank: int = 2) -> Weights:
+    """A fine-tune: each matrix moves by a low-rank update, some noise and a little weight decay.
 
-    ``strength`` is the size of the change relative to the tensor's spread (0.05 is a light
-    fine-tune, 0.5 heavy continued pre-training).
+    ``strength`` is the typical size of the change relative to the tensor's spread (0.05 is a light
+    fine-tune, 0.5 heavy continued pre-training). As in real fine-tunes, the size varies from tensor
+    to tensor (log-normally) and the update is partly aligned with the weights (decay shrinks them),
+    which is what tells a fine-tune from a copy with uniform Gaussian noise added.
     """
     rng = np.random.default_rng(seed)
     out: Weights = {}
     for name, w in weights.items():
-        scale = strength * float(w.std() or 1.0)
+        spread = float(w.std() or 1.0)
+        scale = strength * spread * float(np.exp(0.5 * rng.standard_normal()))
+        centred = (w - w.mean()) / spread
         if w.ndim >= 2:
             flat = w.reshape(w.shape[0], -1)
-            u = rng.standard_normal((flat.shape[0], rank))
-            v = rng.standard_normal((rank, flat.shape[1]))
-            low_rank = (u @ v) / np.sqrt(rank)
-            delta = 0.8 * low_rank + 0.6 * rng.standard_normal(flat.shape)
+            low_rank = rng.standard_normal((flat.shape[0], rank)) @ rng.standard_normal((rank, flat.shape[1]))
+            delta = 0.8 * low_rank / np.sqrt(rank) + 0.4 * rng.standard_normal(flat.shape)
+            delta -= 0.4 * centred.reshape(flat.shape)
             out[name] = (flat + scale * delta).reshape(w.shape).astype(w.dtype)
         else:
-            out[name] = (w + scale * rng.standard_normal(w.shape)).astype(w.dtype)
+            out[name] = (w + scale * (rng.standard_normal(w.shape) - 0.4 * centred)).astype(w.dtype)
     return out
 
 
