@@ -47,6 +47,7 @@ class PairMetrics:
     # corr(|a - b|, |b|) on the sample: floating-point rounding errors grow with the value (> 0.3),
     # added noise and fixed-step quantisation errors do not (~0).
     delta_scale_corr: float = float("nan")
+    ndim: int = 1
 
 
 class _Moments:
@@ -152,6 +153,7 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         delta_scale_corr=pearson(np.abs(sample_a - sample_b), np.abs(sample_b))
         if sample_a.size > 2
         else math.nan,
+        ndim=a.ndim,
         null_inflation=null_inflation(a, b, mean_a, mean_b, var_a * var_b / max(n - 1, 1), seed=seed),
     )
 

@@ -56,11 +56,56 @@ def coordinate_test(r: float, n: int, inflation: float = 1.0, *, vector: bool = 
     rc = max(-_R_MAX, min(_R_MAX, r))
     if vector:
         stat = rc * math.sqrt((n - 2) / (1.0 - rc * rc))
-        log_p = math.log(2.0) + float(t.logsf(abs(stat), n - 2))
+        log_sf = _t_log_sf(abs(stat), n - 2)
+        z = math.copysign(z_of_log_sf(log_sf), rc)  # the same tail probability on the normal scale
     else:
-        stat = rc * math.sqrt((n - 1) / max(inflation, 1.0))
-        log_p = math.log(2.0) + float(norm.logsf(abs(stat)))
-    return Evidence(r, stat, min(log_p, 0.0), n)
+        z = rc * math.sqrt((n - 1) / max(inflation, 1.0))
+        log_sf = float(norm.logsf(abs(z)))
+    return Evidence(r, z, min(math.log(2.0) + log_sf, 0.0), n)
+
+
+def _t_log_sf(stat: float, df: int) -> float:
+    """log P(T > stat) for Student's t, also where scipy's value underflows to -inf."""
+    from scipy.special import betaln
+    from scipy.stats import t
+
+    value = float(t.logsf(stat, df))
+    if math.isfinite(value) and value > -700:
+        return value
+    # sf = I_x(df/2, 1/2) / 2 with x = df / (df + stat^2) -> 0, and I_x(a, b) = x^a / (a B(a, b)) (1 + O(x)).
+    a = df / 2.0
+    log_x = math.log(df) - math.log(df + stat * stat)
+    return math.log(0.5) + a * log_x - math.log(a) - float(betaln(a, 0.5))
+
+
+def z_of_log_sf(log_sf: float) -> float:
+    """The normal quantile whose upper tail is exp(log_sf), also far beyond float range."""
+    from scipy.stats import norm
+
+    if log_sf > -700:
+        return float(norm.isf(math.exp(log_sf)))
+    # Mills ratio: log sf(z) = -z^2/2 - log(z sqrt(2 pi)) + O(1/z^2); a few fixed-point steps.
+    z = math.sqrt(-2.0 * log_sf)
+    for _ in range(5):
+        z = math.sqrt(max(-2.0 * (log_sf + math.log(z * math.sqrt(2.0 * math.pi))), 1.0))
+    return z
+
+
+def stouffer(zs: Sequence[float], weights: Sequence[float], corr: np.ndarray | None = None) -> float:
+    """One-sided weighted Stouffer combination with a known null correlation, in log space.
+
+    ``Z = sum w_i z_i / sqrt(w' R w)`` is standard normal when the z_i are jointly normal with
+    correlation R under the null. Weights must be fixed without looking at the z (sizes are).
+    """
+    from scipy.stats import norm
+
+    z = np.asarray(zs, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if not z.size:
+        return float("nan")
+    r = np.eye(z.size) if corr is None else np.asarray(corr, dtype=np.float64)
+    total = float(w @ z) / math.sqrt(max(float(w @ r @ w), 1e-300))
+    return float(norm.logsf(total))
 
 
 def cauchy_combine(log_ps: Sequence[float], weights: Sequence[float] | None = None) -> float:
@@ -222,14 +267,19 @@ def _best_map(m: np.ndarray, maps) -> tuple[float, tuple[int, int]]:
 
 
 def detectable_r(
-    sizes: Sequence[int], inflations: Sequence[float], alpha: float, *, extra_tests: int = 0
+    sizes: Sequence[int],
+    inflations: Sequence[float],
+    alpha: float,
+    *,
+    extra_tests: int = 0,
+    corr_weight: float = 1.0,
 ) -> float:
     """The smallest |r|, common to all tensors, at which the combined p would reach ``alpha``.
 
     Each tensor contributes its expected statistic ``r sqrt((n - 1) / inflation)``; the combination
-    is the one the verdict uses (Cauchy over tensors, then Cauchy with ``extra_tests`` further
-    tests at their null median). This is
-    the median detectable effect: a relationship of this size is found about half the time.
+    is the one the verdict uses (size-weighted Stouffer over tensors, then Cauchy with
+    ``extra_tests`` further tests at their null median). This is the median detectable effect: a
+    relationship of this size is found about half the time.
     """
     from scipy.stats import norm
 
@@ -238,10 +288,12 @@ def detectable_r(
         return float("nan")
     target = math.log(alpha)
     scale = np.array([math.sqrt((n - 1) / k) for n, k in usable])
+    # Size-weighted Stouffer of z_k = r * scale_k: Z = r * |scale| when the tensors are independent;
+    # ``corr_weight`` = w' R w / w' w carries the dependence the verdict accounted for.
+    gain = float(np.sqrt(scale @ scale)) / math.sqrt(max(corr_weight, 1e-12))
 
     def combined(r: float) -> float:
-        logs = (math.log(2.0) + norm.logsf(r * scale)).tolist()
-        return cauchy_combine([cauchy_combine(logs)] + [math.log(0.5)] * extra_tests)
+        return cauchy_combine([float(norm.logsf(r * gain))] + [math.log(0.5)] * extra_tests)
 
     if combined(_R_MAX) > target:
         return float("inf")

@@ -48,6 +48,10 @@ class TensorEvidence:
     std_reference: float
     cosine_null: float
     delta_scale_corr: float = float("nan")
+    # Vectors only: both sides centred and scaled to unit length, for the null correlation of
+    # their statistics with other vectors of the same basis (norm gains of different layers).
+    directions: tuple[np.ndarray, np.ndarray] | None = None
+    weight: float = 0.0  # Stouffer weight: sqrt((n - 1) / inflation), fixed by size alone
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Assessment:
     sizes: list[int] = field(default_factory=list)
     inflations: list[float] = field(default_factory=list)
     extra_tests: int = 0
+    corr_weight: float = 1.0
     kind: str | None = None
     trap: list[TensorComparison] = field(default_factory=list)
     median_abs_r: float = float("nan")
@@ -72,8 +77,9 @@ def tensor_evidence(metrics: PairMetrics | None) -> TensorEvidence | None:
     """The coordinate test of one pair against 'no element-wise correspondence'."""
     if metrics is None:
         return None
-    vector = metrics.sample_a.size == metrics.n and metrics.null_inflation == 1.0 and metrics.n <= 1 << 16
+    vector = metrics.ndim < 2
     ev = stats.coordinate_test(metrics.pearson, metrics.n, metrics.null_inflation, vector=vector)
+    whole = metrics.sample_a.size == metrics.n  # the sample is the whole vector, in order
     return TensorEvidence(
         ev,
         metrics.null_inflation,
@@ -81,7 +87,15 @@ def tensor_evidence(metrics: PairMetrics | None) -> TensorEvidence | None:
         metrics.std_b,
         metrics.cosine_null,
         metrics.delta_scale_corr,
+        directions=(_direction(metrics.sample_a), _direction(metrics.sample_b)) if vector and whole else None,
+        weight=math.sqrt(max(metrics.n - 1, 0) / max(metrics.null_inflation, 1.0)),
     )
+
+
+def _direction(x: np.ndarray) -> np.ndarray:
+    centred = np.asarray(x, dtype=np.float64) - float(np.mean(x))
+    norm = float(np.linalg.norm(centred))
+    return (centred / norm).astype(np.float32) if norm > 0 else np.zeros(centred.shape, np.float32)
 
 
 def tensor_record(
@@ -206,6 +220,7 @@ def assess(
                 sizes=[r.numel for r in records_only],
                 inflations=[e.inflation for _, e in rows],
                 extra_tests=max(0, len(log_ps) - 1),
+                corr_weight=tests[0].detail["corr_weight"] if rows else 1.0,
                 kind=_kind(records_only, matchings, comp_matrices, not_comparable, suspect, reference),
                 trap=[
                     r
@@ -227,7 +242,13 @@ def finalize(assessments: list[Assessment]) -> tuple[list[ComponentComparison], 
     out, warnings = [], []
     for a, adj in zip(assessments, adjusted, strict=True):
         power = (
-            stats.detectable_r(a.sizes, a.inflations, ALPHA_DERIVED / family, extra_tests=a.extra_tests)
+            stats.detectable_r(
+                a.sizes,
+                a.inflations,
+                ALPHA_DERIVED / family,
+                extra_tests=a.extra_tests,
+                corr_weight=a.corr_weight,
+            )
             if a.sizes
             else None
         )
@@ -470,8 +491,19 @@ def _config_heads(model: ModelLayout) -> int | None:
 
 
 def _coordinate_result(rows: list[tuple[TensorComparison, TensorEvidence]]) -> TestResult:
-    log_ps = [e.evidence.log_p for _, e in rows]
-    log_p = stats.cauchy_combine(log_ps)
+    """Size-weighted Stouffer over the tensors' coordinate tests, with their null correlation.
+
+    Distinct matrices are distinct parameters: under the null their statistics are uncorrelated
+    (their covariance under a common basis rotation is <X_k'Y_k, X_j'Y_j> / d, which vanishes
+    unless the tensors are near-duplicates). Vectors of one basis are not: norm gains of
+    different layers share outlier dimensions, and the covariance of their statistics is exactly
+    <x_k, x_j><y_k, y_j> for the centred unit vectors, which enters the combination.
+    """
+    zs = [e.evidence.z for _, e in rows]
+    weights = [e.weight for _, e in rows]
+    corr = _null_correlation([e for _, e in rows])
+    log_p = stats.stouffer(zs, weights, corr)
+    w = np.asarray(weights)
     rs = [r.pearson for r, _ in rows]
     return TestResult(
         "coordinate-shuffle",
@@ -479,17 +511,35 @@ def _coordinate_result(rows: list[tuple[TensorComparison, TensorEvidence]]) -> T
         p_value=stats.p_of(log_p),
         null="no element-wise correspondence: the reference's values in random order (vectors: a random "
         "rotation, exact Student t; matrices: the wider of the shuffle and the row/column rotation "
-        "nulls), per tensor, Cauchy-combined across tensors",
+        "nulls), per tensor; one-sided size-weighted Stouffer across tensors with the null correlation "
+        "of vectors that share a basis",
         n=len(rows),
         detail={
             "log_p": log_p,
             "log10_p": stats.log10_p(log_p),
-            "fisher_log10_p_if_independent": stats.log10_p(stats.fisher_combine(log_ps)),
+            "log10_p_cauchy": stats.log10_p(stats.cauchy_combine([e.evidence.log_p for _, e in rows])),
             "median_pearson": statistics.median(rs),
-            "tensors_p_below_0.001": sum(lp < math.log(1e-3) for lp in log_ps),
+            "tensors_p_below_0.001": sum(e.evidence.log_p < math.log(1e-3) for _, e in rows),
             "max_null_inflation": max(e.inflation for _, e in rows),
+            "corr_weight": float(w @ corr @ w / (w @ w)) if w @ w > 0 else 1.0,
         },
     )
+
+
+def _null_correlation(evidence: list[TensorEvidence]) -> np.ndarray:
+    corr = np.eye(len(evidence))
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, e in enumerate(evidence):
+        if e.directions is not None:
+            by_length[e.directions[0].size].append(i)
+    for idx in by_length.values():
+        if len(idx) > 1:
+            a = np.stack([evidence[i].directions[0] for i in idx]).astype(np.float64)
+            b = np.stack([evidence[i].directions[1] for i in idx]).astype(np.float64)
+            block = (a @ a.T) * (b @ b.T)
+            np.fill_diagonal(block, 1.0)
+            corr[np.ix_(idx, idx)] = block
+    return corr
 
 
 def _layer_result(matrix: LayerMatrix, ev: stats.Evidence, stride: int, offset: int) -> TestResult:
