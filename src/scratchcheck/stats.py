@@ -49,7 +49,7 @@ def coordinate_test(r: float, n: int, inflation: float = 1.0, *, vector: bool = 
     shuffle's ``1/(n - 1)`` widened by ``inflation`` (see ``metrics.null_inflation``), and the
     statistic is normal by the central limit theorem over many elements.
     """
-    from scipy.stats import norm, t
+    from scipy.stats import norm
 
     if n < 4 or not math.isfinite(r):
         return Evidence(r, float("nan"), float("nan"), n)
@@ -181,6 +181,16 @@ def identity_test(matched: np.ndarray, units: np.ndarray | None = None) -> Evide
         return Evidence(float("nan"), float("nan"), float("nan"), k)
     rho = _spearman(units, matched)
     z = rho * math.sqrt(k - 1)
+    if k <= 7 and np.unique(matched).size == k:
+        # Few units (heads): the exact distribution over all k! matchings, ties broken at random.
+        import itertools
+
+        null = np.array([_spearman(np.arange(k), np.array(p)) for p in itertools.permutations(range(k))])
+        order = np.argsort(np.argsort(units))  # Spearman depends on ranks only
+        rho = _spearman(order, np.argsort(np.argsort(matched)))
+        return Evidence(
+            rho, z, _randomised_log_p(rho, null, _data_rng(matched, units), include_observed=False), k
+        )
     log_p = float(norm.logsf(z))
     if np.array_equal(units, matched):
         log_p = min(log_p, -float(gammaln(k + 1)))
@@ -233,15 +243,38 @@ def layer_diagonal_test(
         return Evidence(float("nan"), float("nan"), float("nan"), 0), (1, 0)
     observed, best = _best_map(m, maps)
     cols = m.shape[1]
+    rng = _data_rng(m, seed)
     if math.factorial(cols) <= draws + 1:
-        perms = [np.array(p) for p in itertools.permutations(range(cols))]
-        count = sum(_best_map(m[:, p], maps)[0] >= observed - 1e-12 for p in perms)
-        log_p = math.log(count / len(perms))
+        null = [_best_map(m[:, np.array(p)], maps)[0] for p in itertools.permutations(range(cols))]
+        log_p = _randomised_log_p(observed, np.array(null), rng, include_observed=False)
     else:
-        rng = np.random.default_rng(seed)
-        count = sum(_best_map(m[:, rng.permutation(cols)], maps)[0] >= observed - 1e-12 for _ in range(draws))
-        log_p = math.log((count + 1) / (draws + 1))
+        null = [_best_map(m[:, rng.permutation(cols)], maps)[0] for _ in range(draws)]
+        log_p = _randomised_log_p(observed, np.array(null), rng, include_observed=True)
     return Evidence(observed, float("nan"), log_p, m.shape[0]), best
+
+
+def _data_rng(*arrays) -> np.random.Generator:
+    """A generator seeded by the bytes of the data: reproducible for one input, and as good as
+    independent of a rank statistic across inputs (what randomised tie-breaking needs)."""
+    import zlib
+
+    crc = 0
+    for a in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(a).tobytes(), crc)
+    return np.random.default_rng(crc)
+
+
+def _randomised_log_p(
+    observed: float, null: np.ndarray, rng: np.random.Generator, *, include_observed: bool
+) -> float:
+    """Permutation p with ties broken at random: exactly uniform under the null, where the plain
+    count is discrete and conservative (its mass near 1 would drag a Cauchy combination up).
+    ``include_observed`` adds the observed value to a Monte Carlo null (then p >= 1/(B + 1))."""
+    tol = 1e-12 * max(1.0, abs(observed))
+    greater = int(np.sum(null > observed + tol))
+    ties = int(np.sum(np.abs(null - observed) <= tol)) + (1 if include_observed else 0)
+    total = null.size + (1 if include_observed else 0)
+    return math.log((greater + rng.uniform(1e-9, 1.0) * ties) / total)
 
 
 def _layer_maps(rows: int, cols: int) -> list[tuple[int, int, np.ndarray, np.ndarray]]:

@@ -32,6 +32,7 @@ IDENTICAL_PEARSON = 0.9999  # "identical within conversion error": every tensor 
 IDENTICAL_REL_L2 = 1e-2  # ... and within 1% in L2 (bf16, fp16, 8-bit round trips)
 LOW_COVERAGE = 0.5
 TRAP_COSINE = 0.9  # raw cosine a reader would call "similar"
+MIN_LAYERS = 4  # the layer-diagonal test needs 4! = 24 orderings to reach p < 0.05
 MAX_MATCHED_LAYERS = 8  # layers per component given to unit matching (evenly spaced)
 
 _HF_ROLE = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$")
@@ -169,6 +170,9 @@ def assess(
             log_ps.append(tests[-1].detail["log_p"])
         comp_matrices = []
         for matrix in (m for m in matrices if m.component == comp.name):
+            if min(len(matrix.values), len(matrix.values[0]) if matrix.values else 0) < MIN_LAYERS:
+                comp_matrices.append(matrix)  # too few layers for a permutation test to say anything
+                continue
             ev, (stride, offset) = stats.layer_diagonal_test(matrix.values)
             comp_matrices.append(
                 replace(matrix, p_value=stats.p_of(ev.log_p) if math.isfinite(ev.log_p) else None)
@@ -214,6 +218,7 @@ def assess(
                 log_p=log_p,
                 identical=bool(rows)
                 and all(_within_conversion(r, e) for r, e in rows)
+                and _uniformly_changed(records_only)
                 and not not_comparable
                 and not draft.unpaired_reference
                 and all(r.layer == r.reference_layer for r in records_only),
@@ -295,6 +300,13 @@ def _verdict(a: Assessment, log_p: float, power: float | None) -> str:
     if power is None or not math.isfinite(power) or power > MAX_DETECTABLE_R:
         return "inconclusive"
     return "independent"
+
+
+def _uniformly_changed(rows: list[TensorComparison]) -> bool:
+    """A conversion touches every matrix or none; some matrices bitwise equal and others changed
+    is an edit (a merged LoRA, a partial fine-tune), however small."""
+    matrices = [r.bit_identical for r in rows if len(r.shape) >= 2]
+    return all(matrices) or not any(matrices)
 
 
 def _within_conversion(r: TensorComparison, e: TensorEvidence) -> bool:

@@ -101,6 +101,12 @@ def test_holm_step_down():
 def test_identity_test_exact_for_the_identity_and_calibrated_for_random_matchings():
     ev = stats.identity_test(np.arange(12))
     assert ev.log_p == pytest.approx(-math.lgamma(13))
+    assert _p(stats.identity_test(np.arange(5))) <= 1 / 120  # exact enumeration for few units
+    few = [
+        _p(stats.identity_test(rng_perm))
+        for rng_perm in np.random.default_rng(9).permuted(np.tile(np.arange(5), (400, 1)), axis=1)
+    ]
+    assert sps.kstest(few, "uniform").pvalue > 0.01
     rng = np.random.default_rng(5)
     ps = [_p(stats.identity_test(rng.permutation(200))) for _ in range(500)]
     assert sps.kstest(ps, "uniform").pvalue > 0.01
@@ -116,10 +122,10 @@ def test_prediction_test_is_calibrated_for_exchangeable_draws():
 def test_layer_diagonal_null_and_the_maps_it_finds():
     rng = np.random.default_rng(7)
     ps = [_p(stats.layer_diagonal_test(rng.random((5, 5)), seed=i)[0]) for i in range(300)]
-    assert abs(np.mean(np.array(ps) <= 0.1) - 0.1) < 0.05
+    assert sps.kstest(ps, "uniform").pvalue > 0.01  # ties broken at random: exactly uniform
     diag = np.eye(6) + 0.05 * rng.random((6, 6))
     ev, best = stats.layer_diagonal_test(diag)
-    assert best == (1, 0) and _p(ev) == pytest.approx(1 / math.factorial(6))
+    assert best == (1, 0) and _p(ev) <= 1 / math.factorial(6)  # the best of 720 orderings
     dropped = 0.1 * rng.random((4, 8))
     dropped[np.arange(4), 2 * np.arange(4)] += 1.0  # layer k of the child is layer 2k of the parent
     ev, best = stats.layer_diagonal_test(dropped)

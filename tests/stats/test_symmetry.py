@@ -1,0 +1,98 @@
+"""symmetry: permuted units are found, the identity is recognised, and unrelated weights are not matched."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from scratchcheck import symmetry, synthetic
+
+
+def _layer(weights: dict, i: int = 0) -> dict:
+    p = f"model.layers.{i}."
+    return {
+        "mlp.gate.weight": weights[p + "mlp.gate_proj.weight"],
+        "mlp.up.weight": weights[p + "mlp.up_proj.weight"],
+        "mlp.down.weight": weights[p + "mlp.down_proj.weight"],
+    }
+
+
+def _heads(weights: dict, i: int = 0) -> dict:
+    p = f"model.layers.{i}.self_attn."
+    return {f"attn.{r}.weight": weights[f"{p}{r}_proj.weight"] for r in "qkvo"}
+
+
+@pytest.fixture(scope="module")
+def base():
+    return synthetic.llama_decoder(0, hidden=64, heads=8, kv_heads=4, intermediate=128)
+
+
+def test_permuted_units_are_found_and_the_matching_is_not_the_identity(base):
+    child = synthetic.fine_tune(synthetic.permute_units(base, 3, heads=8, kv_heads=4), 0.3, seed=4)
+    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    assert m.similarity.log_p < math.log(1e-12)
+    assert m.matched_similarity > 0.9 > 0.5 > m.null_similarity
+    assert m.identity_fraction < 0.05 and m.identity.log_p > math.log(1e-3)
+    heads = symmetry.match(_heads(child), _heads(base), symmetry.head_features(8, 8), group="attention heads")
+    assert heads.similarity.log_p < math.log(1e-6) and heads.identity_fraction < 1.0
+
+
+def test_an_unpermuted_fine_tune_matches_itself(base):
+    child = synthetic.fine_tune(base, 0.5, seed=5)
+    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    assert m.identity_fraction == 1.0
+    assert m.identity.log_p == pytest.approx(-math.lgamma(129))  # exactly 1/128!
+
+
+def test_heads_survive_a_rotation_inside_each_head(base):
+    # v and o may be rotated inside a head (v rows by R, o columns by R) without changing the
+    # function; the OV circuit the features read is unchanged by it.
+    w = _heads(base)
+    rng = np.random.default_rng(6)
+    v, o = w["attn.v.weight"].copy(), w["attn.o.weight"].copy()
+    for g in range(4):
+        rot, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+        v[g * 8 : (g + 1) * 8] = rot @ v[g * 8 : (g + 1) * 8]
+        for h in (2 * g, 2 * g + 1):
+            o[:, h * 8 : (h + 1) * 8] = o[:, h * 8 : (h + 1) * 8] @ rot.T
+    rotated = {**w, "attn.v.weight": v, "attn.o.weight": o}
+    m = symmetry.match(rotated, w, symmetry.head_features(8, 8), group="attention heads")
+    assert m.identity_fraction == 1.0 and m.matched_similarity > 0.999
+
+
+def test_unrelated_layers_are_not_matched_beyond_chance():
+    ps = []
+    for seed in range(40):
+        a = synthetic.llama_decoder(100 + seed, layers=1, hidden=32, intermediate=48)
+        b = synthetic.llama_decoder(200 + seed, layers=1, hidden=32, intermediate=48)
+        m = symmetry.match(_layer(a), _layer(b), symmetry.mlp_features, group="mlp units", seed=seed)
+        assert m.matched_similarity > 0.1  # matching always finds something ...
+        ps.append(math.exp(m.similarity.log_p))
+    assert min(ps) > 1e-4  # ... but never more than its null does
+    assert sps.kstest(ps, "uniform").pvalue > 0.01
+
+
+def test_experts_are_matched_as_wholes():
+    w = synthetic.llama_decoder(1, layers=1, hidden=32, experts=6, expert_intermediate=16)
+    p = "model.layers.0.mlp."
+
+    def arrays(order):
+        out = {"router.weight": w[p + "gate.weight"][order]}
+        for new, old in enumerate(order):
+            for m in ("gate", "up", "down"):
+                out[f"expert.{m}.weight.{new}"] = w[f"{p}experts.{old}.{m}_proj.weight"]
+        return out
+
+    order = np.array([3, 0, 5, 1, 2, 4])  # no expert keeps its place
+    m = symmetry.match(arrays(order), arrays(np.arange(6)), symmetry.expert_features(6), group="experts")
+    assert m.matched_similarity > 0.999 and m.identity_fraction == 0.0
+    assert m.similarity.log_p < math.log(1e-6)
+
+
+def test_large_groups_are_matched_on_a_subset_and_say_so(base, monkeypatch):
+    monkeypatch.setattr(symmetry, "MAX_UNITS", 40)
+    child = synthetic.permute_units(base, 8, heads=8, kv_heads=4)
+    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    assert (m.units, m.total, m.reference_units) == (40, 128, 128)
+    assert m.matched_similarity > 0.999 and m.similarity.log_p < math.log(1e-6)
