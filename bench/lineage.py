@@ -336,7 +336,7 @@ def compare_case(case: str, truth: str, suspect: Path, reference: Path, *, focus
     )
 
 
-def run(seeds: int = 50, *, steps: int = 300, folder: Path | None = None, log=print) -> list[Row]:
+def run(seeds: int = 50, *, steps: int = 200, folder: Path | None = None, log=print) -> list[Row]:
     """Train, derive, compare; returns one row per comparison."""
     from scratchcheck import synthetic
 
@@ -519,7 +519,7 @@ def markdown(rows: list[Row], summ: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--json", type=Path, help="write rows and summary here")
     args = parser.parse_args()
     rows = run(args.seeds, steps=args.steps)

@@ -48,6 +48,9 @@ class PairMetrics:
     # added noise and fixed-step quantisation errors do not (~0).
     delta_scale_corr: float = float("nan")
     ndim: int = 1
+    # One side's sampled values all lie on a coarser float grid (bf16, fp16, fp8): the trace of a
+    # change of precision, where the difference is rounding rather than an edit.
+    on_coarser_grid: bool = False
 
 
 class _Moments:
@@ -154,6 +157,7 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         if sample_a.size > 2
         else math.nan,
         ndim=a.ndim,
+        on_coarser_grid=_on_grid(sample_a) or _on_grid(sample_b),
         null_inflation=null_inflation(a, b, mean_a, mean_b, var_a * var_b / max(n - 1, 1), seed=seed),
     )
 
@@ -204,6 +208,18 @@ def _rows(x: np.ndarray, pick: np.ndarray | None, cols: int) -> np.ndarray:
     """The chosen rows of ``x`` as a float64 ``[k, cols]`` matrix (all rows when ``pick`` is None)."""
     part = x if pick is None else x[pick]
     return np.asarray(part, dtype=np.float64).reshape(part.shape[0], cols)
+
+
+def _on_grid(x: np.ndarray) -> bool:
+    import ml_dtypes
+
+    if not x.size or not np.all(np.isfinite(x)):
+        return False
+    for dtype in (ml_dtypes.float8_e4m3fn, np.float16, ml_dtypes.bfloat16):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.array_equal(x.astype(dtype).astype(np.float64), x):
+                return True
+    return False
 
 
 def _ratio(num: float, den: float) -> float:
