@@ -44,7 +44,7 @@ def test_summary_lines_and_component_table():
         "| language_model | independent | qwen-vl-reference | 1.4M | 67.2% | 98.0% | 0.0012 | 0.62 | 24 |"
         in text
     )
-    assert "### Warnings" in text and "Raw-cosine trap" in text
+    assert "### Warnings" in text and "raw cosine is at least 0.9 for 8 tensor pair(s)" in text
     assert "### Metadata channel (separate from the weight verdicts)" in text
 
 

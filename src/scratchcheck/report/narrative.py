@@ -34,18 +34,8 @@ def notes(report: ComparisonReport) -> list[Note]:
         and t.cosine >= HIGH_RAW_COSINE
         and abs(t.pearson) < LOW_PEARSON
     ]
-    if trap:
-        worst = max(trap, key=lambda t: t.cosine - abs(t.pearson))
-        out.append(
-            Note(
-                "raw-cosine",
-                f"Raw-cosine trap: {len(trap)} tensor(s) (e.g. {worst.suspect}) have raw cosine "
-                f"{fmt.corr(worst.cosine)} but Pearson {fmt.corr(worst.pearson)}. Raw cosine of positive, "
-                "near-constant vectors such as norm gains is high for any two models; only the centred "
-                "metric (Pearson) is evidence.",
-            )
-        )
-    elif flagged:
+    # The pipeline warns about the trap itself (with the numbers); this note covers the rest.
+    if flagged and not trap:
         out.append(
             Note(
                 "raw-cosine",
@@ -74,14 +64,6 @@ def notes(report: ComparisonReport) -> list[Note]:
                     "not-comparable",
                     f"{name}: not comparable with {fmt.model_name(comp.reference)} ({why}); "
                     "this is not evidence of independence.",
-                )
-            )
-        elif comp.coverage is not None and comp.coverage < LOW_COVERAGE:
-            out.append(
-                Note(
-                    "low-coverage",
-                    f"{name}: only {fmt.share(comp.coverage)} of its parameters were compared; "
-                    "the verdict speaks for that part only.",
                 )
             )
     return out
