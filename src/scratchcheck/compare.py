@@ -10,6 +10,7 @@ from typing import Protocol
 from . import __version__
 from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
+from .errors import UsageError
 from .io import Checkpoint, open_model
 from .metadata import compare_metadata
 from .metrics import PairMetrics, pair_metrics
@@ -48,6 +49,7 @@ def compare(
     """Compare a suspect checkpoint with one or more references, component by component."""
     with ExitStack() as stack:
         s_layout = layout(_open(suspect, stack, allow_network))
+        chosen = _chosen_components(s_layout, component)
         records: list[TensorComparison] = []
         assessments = []
         ref_summaries = []
@@ -70,7 +72,11 @@ def compare(
             coverage.append(measure_coverage(s_layout, r_layout, alignment, name))
             # Metadata is its own evidence channel: reported beside the weights, never mixed in.
             metadata[name] = compare_metadata(s_layout.checkpoint, r_layout.checkpoint).to_dict()
-            assessments.extend(assess(s_layout, r_layout, alignment, ref_records, name, evidence))
+            assessments.extend(
+                a
+                for a in assess(s_layout, r_layout, alignment, ref_records, name, evidence)
+                if a.draft.suspect_component in chosen
+            )
         # Multiple-testing control spans every component and reference, so verdicts come last.
         candidates, warnings = finalize(assessments)
         components = best_per_component(candidates)
@@ -87,6 +93,15 @@ def compare(
             coverage=coverage,
             metadata=metadata,
         )
+
+
+def _chosen_components(model: ModelLayout, component: str | None) -> set[str]:
+    """The suspect components ``--component`` names (by name or kind); all of them by default."""
+    names = {c.name for c in model.components if component in (None, c.name, c.kind)}
+    if not names:
+        available = ", ".join(sorted(c.name for c in model.components))
+        raise UsageError(model.checkpoint.path, f"no component {component!r}; this model has: {available}")
+    return names
 
 
 def _open(source: ModelSource, stack: ExitStack, allow_network: bool) -> Checkpoint:
