@@ -5,7 +5,7 @@ import pytest
 
 from scratchcheck import synthetic as S
 from scratchcheck.align import align
-from scratchcheck.layermap import infer
+from scratchcheck.align.layermap import infer
 
 DECODER = {"layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2, "intermediate": 96, "vocab": 128}
 

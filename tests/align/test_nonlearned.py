@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from scratchcheck.align.nonlearned import nonlearned
+from scratchcheck.align.sketch import Sketcher
 from scratchcheck.arch import layout
 from scratchcheck.io import open_model
-from scratchcheck.nonlearned import nonlearned
-from scratchcheck.sketch import Sketcher
 
 
 def _dft_basis(n_fft: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..io.base import Checkpoint, TensorInfo
-from ..layouts import Op, TensorView
+from ..io.views import Op, TensorView
 from .conventions import Conventions, RoleRule
 from .geometry import Geometry
 

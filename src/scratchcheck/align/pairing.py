@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arch import Entry, ModelLayout
+from ..arch import Entry, ModelLayout
+from ..io.views import TensorView, transposed
+from ..results import LayerMatrix, NotComparable
 from .contentmatch import match_by_content
 from .layermap import NO_MAP, LayerMap, infer
-from .layouts import TensorView, transposed
 from .nonlearned import nonlearned
-from .results import LayerMatrix, NotComparable
 from .sketch import Sketcher, similarity
 
 __all__ = ["Alignment", "TensorPair", "TensorView", "align"]

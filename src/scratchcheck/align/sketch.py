@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .io.base import Checkpoint
-from .layouts import TensorView, apply_ops
+from ..io.base import Checkpoint
+from ..io.views import TensorView, apply_ops
 
 SAMPLE = 1024  # values per sketch: chance |r| between unrelated tensors is about 1/sqrt(SAMPLE)
 

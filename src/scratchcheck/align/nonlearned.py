@@ -12,10 +12,10 @@ import re
 
 import numpy as np
 
-from .arch import ModelLayout
-from .arch.conventions import load_conventions
-from .io.base import TensorInfo
-from .layouts import plain_view
+from ..arch import ModelLayout
+from ..arch.conventions import load_conventions
+from ..io.base import TensorInfo
+from ..io.views import plain_view
 from .sketch import Sketcher
 
 _MAX_SCAN = 16_000_000  # elements: a sinusoid check reads the tensor; bigger ones are embeddings

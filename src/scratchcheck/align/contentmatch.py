@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arch import Entry
+from ..arch import Entry
 from .layermap import chance_bound
 from .sketch import Sketcher, similarity
 

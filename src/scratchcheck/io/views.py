@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io.base import Checkpoint
+from .base import Checkpoint
 
 # One step of a view: ("T",) transpose a matrix; ("rows", start, stop) slice axis 0;
 # ("index", i) take entry i of axis 0 (an expert of a stacked tensor); ("flatten",) reshape to
