@@ -16,13 +16,15 @@ the Hungarian algorithm, and two questions get calibrated answers:
 
 from __future__ import annotations
 
-import math
+import re
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from .arch import ModelLayout
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
@@ -196,10 +198,108 @@ def _residual_size(arrays: Arrays) -> int:
     raise ValueError("no tensor with a residual-stream axis in this group")
 
 
-def fraction_text(m: Matching) -> str:
-    """How much of the group was matched, for the report ("all 512", "1024 of 14336")."""
-    return f"all {m.total}" if m.units == m.total else f"{m.units} of {m.total}"
+# -- a component's layers, one at a time -----------------------------------------------------------
+
+MAX_MATCHED_LAYERS = 8  # layers per component given to unit matching (evenly spaced)
+
+_HF_ROLE = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$")
+_ROLE_GROUP = {"q": "attn", "k": "attn", "v": "attn", "o": "attn", "gate": "mlp", "up": "mlp", "down": "mlp"}
 
 
-def is_finite(x: float) -> bool:
-    return isinstance(x, float) and math.isfinite(x)
+def role_and_layer(pair) -> tuple[str, int | None]:
+    """Canonical role and layer of a pair; falls back to Hugging Face names when roles are raw."""
+    return canonical(pair.role, pair.layer, pair.suspect.name)
+
+
+def canonical(role: str, layer: int | None, name: str) -> tuple[str, int | None]:
+    if role.startswith(("attn.", "mlp.", "expert.", "router.", "norm.")):
+        return role, layer
+    m = _HF_ROLE.search(name)
+    if m:
+        return f"{_ROLE_GROUP[m.group(2)]}.{m.group(2)}.weight", int(m.group(1)) if layer is None else layer
+    return role, layer
+
+
+def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list[Matching]:
+    """Unit matching on up to MAX_MATCHED_LAYERS layers of one component, one layer in memory at a time."""
+    by_layer: dict[int, list] = defaultdict(list)
+    for pair in pairs:
+        role, layer = role_and_layer(pair)
+        if (
+            layer is not None
+            and role.endswith(".weight")
+            and role.split(".")[0] in ("attn", "mlp", "expert", "router")
+        ):
+            by_layer[layer].append((role, pair))
+    layers = sorted(by_layer)
+    if len(layers) > MAX_MATCHED_LAYERS:
+        layers = [layers[i] for i in np.linspace(0, len(layers) - 1, MAX_MATCHED_LAYERS).round().astype(int)]
+    out = []
+    for layer in layers:
+        out.extend(_match_layer(layer, by_layer[layer], suspect, seed + layer))
+    return out
+
+
+def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> list[Matching]:
+    s: dict[str, np.ndarray] = {}
+    r: dict[str, np.ndarray] = {}
+    heads = head_dim = None
+    for role, pair in entries:
+        key = (
+            f"{role}.{pair.expert}"
+            if role.startswith("expert.") and getattr(pair, "expert", None) is not None
+            else role
+        )
+        s[key] = np.asarray(pair.suspect.load(), dtype=np.float32)
+        r[key] = np.asarray(pair.reference.load(), dtype=np.float32)
+        if s[key].ndim != 2 or s[key].shape != r[key].shape:
+            s.pop(key), r.pop(key)
+            continue
+        if role == "attn.q.weight":
+            heads = getattr(pair, "n_heads", None) or _config_heads(suspect)
+            head_dim = getattr(pair, "head_dim", None) or (s[key].shape[0] // heads if heads else None)
+    out = []
+    mlp = {k: v for k, v in s.items() if k.startswith("mlp.")}
+    if mlp and len({_units(k, v) for k, v in mlp.items()}) == 1:
+        out.append(
+            match(mlp, {k: r[k] for k in mlp}, mlp_features, group="mlp units", layer=layer, seed=seed)
+        )
+    attn = {k: v for k, v in s.items() if k.startswith("attn.")}
+    if (
+        "attn.q.weight" in attn
+        and heads
+        and head_dim
+        and heads * head_dim == attn["attn.q.weight"].shape[0]
+        and heads >= 3
+    ):
+        feats = head_features(heads, head_dim, seed)
+        out.append(
+            match(attn, {k: r[k] for k in attn}, feats, group="attention heads", layer=layer, seed=seed)
+        )
+    experts = sorted({int(k.rsplit(".", 1)[1]) for k in s if k.startswith("expert.down.weight.")})
+    if len(experts) >= 3 and experts == list(range(len(experts))):
+        keys = [k for k in s if k.startswith(("expert.", "router."))]
+        feats = expert_features(len(experts), seed)
+        out.append(
+            match(
+                {k: s[k] for k in keys},
+                {k: r[k] for k in keys},
+                feats,
+                group="experts",
+                layer=layer,
+                seed=seed,
+            )
+        )
+    return out
+
+
+def _units(role: str, w: np.ndarray) -> int:
+    return w.shape[1] if role.startswith("mlp.down") else w.shape[0]
+
+
+def _config_heads(model: ModelLayout) -> int | None:
+    config = getattr(model.checkpoint, "config", lambda: None)() or {}
+    for key in ("num_attention_heads", "n_head", "num_heads"):
+        if isinstance(config.get(key), int):
+            return config[key]
+    return None

@@ -3,8 +3,10 @@
 Per suspect component and reference, ``assess`` runs three kinds of test, each with a known null:
 the coordinate test of every learned tensor pair (``stats.coordinate_test``), the diagonal of each
 i x j layer matrix (``stats.layer_diagonal_test``), and unit matching under the network's
-symmetries (``symmetry.match``). They are combined by the Cauchy method, which stays valid when
-the tests are dependent (they are: they read the same two models). ``finalize`` then controls the
+symmetries (``symmetry.match``). Coordinate tests are summed (size-weighted Stouffer, with the
+null correlation of vectors that share a basis); the test families are then joined by the Cauchy
+method, which stays valid when tests are dependent (they read the same two models). ``finalize``
+then controls the
 family-wise error across all components and references (Holm), applies the rules below, names the
 kind of derivation when the traces tell it, and writes the warnings a reader must see.
 """
@@ -12,7 +14,6 @@ kind of derivation when the traces tell it, and writes the warnings a reader mus
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -33,11 +34,8 @@ IDENTICAL_PEARSON = 0.99  # "identical within conversion error": every tensor at
 IDENTICAL_REL_L2 = 1e-2  # ... and within 1% in L2 (bf16, fp16, 8-bit round trips)
 LOW_COVERAGE = 0.5
 TRAP_COSINE = 0.9  # raw cosine a reader would call "similar"
+NOISE_SCALE_CV = 0.1  # a noised copy changes every matrix by the same relative amount (fine-tunes: 0.2+)
 MIN_LAYERS = 4  # the layer-diagonal test needs 4! = 24 orderings to reach p < 0.05
-MAX_MATCHED_LAYERS = 8  # layers per component given to unit matching (evenly spaced)
-
-_HF_ROLE = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$")
-_ROLE_GROUP = {"q": "attn", "k": "attn", "v": "attn", "o": "attn", "gate": "mlp", "up": "mlp", "down": "mlp"}
 
 
 @dataclass(frozen=True)
@@ -185,7 +183,7 @@ def assess(
                 log_ps.append(ev.log_p)
         for value, role in _std_curves(rows):
             tests.append(replace(screening(value), name=f"screening: std-curve correlation ({role})"))
-        matchings = match_component(pairs, suspect)
+        matchings = symmetry.match_component(pairs, suspect)
         for result in _matching_results(matchings):
             tests.append(result)
             log_ps.append(result.detail["log_p"])
@@ -377,7 +375,7 @@ def _kind(
         and corr
         and statistics.median(corr) < 0.1
         and len(scales) > 1
-        and statistics.pstdev(scales) < 0.25 * statistics.mean(scales)
+        and statistics.pstdev(scales) < NOISE_SCALE_CV * statistics.mean(scales)
     ):
         return "noised"  # Gaussian, uncorrelated with the weights, the same relative size everywhere
     return "fine-tuned"
@@ -397,112 +395,6 @@ def _pruned(not_comparable: list[NotComparable], suspect: ModelLayout, reference
         ):
             return True
     return False
-
-
-# -- unit matching ----------------------------------------------------------------------------------
-
-
-def role_and_layer(pair) -> tuple[str, int | None]:
-    """Canonical role and layer of a pair; falls back to Hugging Face names when roles are raw."""
-    return _canonical(pair.role, pair.layer, pair.suspect.name)
-
-
-def _canonical(role: str, layer: int | None, name: str) -> tuple[str, int | None]:
-    if role.startswith(("attn.", "mlp.", "expert.", "router.", "norm.")):
-        return role, layer
-    m = _HF_ROLE.search(name)
-    if m:
-        return f"{_ROLE_GROUP[m.group(2)]}.{m.group(2)}.weight", int(m.group(1)) if layer is None else layer
-    return role, layer
-
-
-def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list[symmetry.Matching]:
-    """Unit matching on up to MAX_MATCHED_LAYERS layers of one component, one layer in memory at a time."""
-    by_layer: dict[int, list] = defaultdict(list)
-    for pair in pairs:
-        role, layer = role_and_layer(pair)
-        if (
-            layer is not None
-            and role.endswith(".weight")
-            and role.split(".")[0] in ("attn", "mlp", "expert", "router")
-        ):
-            by_layer[layer].append((role, pair))
-    layers = sorted(by_layer)
-    if len(layers) > MAX_MATCHED_LAYERS:
-        layers = [layers[i] for i in np.linspace(0, len(layers) - 1, MAX_MATCHED_LAYERS).round().astype(int)]
-    out = []
-    for layer in layers:
-        out.extend(_match_layer(layer, by_layer[layer], suspect, seed + layer))
-    return out
-
-
-def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> list[symmetry.Matching]:
-    s: dict[str, np.ndarray] = {}
-    r: dict[str, np.ndarray] = {}
-    heads = head_dim = None
-    for role, pair in entries:
-        key = (
-            f"{role}.{pair.expert}"
-            if role.startswith("expert.") and getattr(pair, "expert", None) is not None
-            else role
-        )
-        s[key] = np.asarray(pair.suspect.load(), dtype=np.float32)
-        r[key] = np.asarray(pair.reference.load(), dtype=np.float32)
-        if s[key].ndim != 2 or s[key].shape != r[key].shape:
-            s.pop(key), r.pop(key)
-            continue
-        if role == "attn.q.weight":
-            heads = getattr(pair, "n_heads", None) or _config_heads(suspect)
-            head_dim = getattr(pair, "head_dim", None) or (s[key].shape[0] // heads if heads else None)
-    out = []
-    mlp = {k: v for k, v in s.items() if k.startswith("mlp.")}
-    if mlp and len({_units(k, v) for k, v in mlp.items()}) == 1:
-        out.append(
-            symmetry.match(
-                mlp, {k: r[k] for k in mlp}, symmetry.mlp_features, group="mlp units", layer=layer, seed=seed
-            )
-        )
-    attn = {k: v for k, v in s.items() if k.startswith("attn.")}
-    if (
-        "attn.q.weight" in attn
-        and heads
-        and head_dim
-        and heads * head_dim == attn["attn.q.weight"].shape[0]
-        and heads >= 3
-    ):
-        feats = symmetry.head_features(heads, head_dim, seed)
-        out.append(
-            symmetry.match(
-                attn, {k: r[k] for k in attn}, feats, group="attention heads", layer=layer, seed=seed
-            )
-        )
-    experts = sorted({int(k.rsplit(".", 1)[1]) for k in s if k.startswith("expert.down.weight.")})
-    if len(experts) >= 3 and experts == list(range(len(experts))):
-        keys = [k for k in s if k.startswith(("expert.", "router."))]
-        feats = symmetry.expert_features(len(experts), seed)
-        out.append(
-            symmetry.match(
-                {k: s[k] for k in keys},
-                {k: r[k] for k in keys},
-                feats,
-                group="experts",
-                layer=layer,
-                seed=seed,
-            )
-        )
-    return out
-
-
-def _units(role: str, w: np.ndarray) -> int:
-    return w.shape[1] if role.startswith("mlp.down") else w.shape[0]
-
-
-def _config_heads(model: ModelLayout) -> int | None:
-    config = getattr(model.checkpoint, "config", lambda: None)() or {}
-    for key in ("num_attention_heads", "n_head", "num_heads"):
-        if isinstance(config.get(key), int):
-            return config[key]
-    return None
 
 
 # -- results and words ------------------------------------------------------------------------------
@@ -690,7 +582,7 @@ def _std_curves(rows: list[tuple[TensorComparison, TensorEvidence]]) -> list[tup
     """Per role with three or more layers: the correlation of the two per-layer std curves."""
     curves: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     for r, e in rows:
-        role, layer = _canonical(r.role, r.layer, r.suspect)
+        role, layer = symmetry.canonical(r.role, r.layer, r.suspect)
         if layer is not None and math.isfinite(e.std_suspect) and math.isfinite(e.std_reference):
             curves[role].append((layer, e.std_suspect, e.std_reference))
     out = []
