@@ -15,6 +15,7 @@ import numpy as np
 from ..arch import ModelLayout
 from ..arch.conventions import load_conventions
 from ..io.base import TensorInfo
+from ..io.mapping import released
 from ..io.views import plain_view
 from .sketch import Sketcher
 
@@ -30,7 +31,12 @@ def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
     conventions = load_conventions()
     found = {}
     for info in model.checkpoint.weights():
-        reason = conventions.buffer_reason(info.name) or _by_value(info, sketcher)
+        reason = conventions.buffer_reason(info.name)
+        if reason is None:
+            # The value checks may scan a tensor; its pages go back afterwards so that scanning a
+            # whole model does not leave the whole model resident.
+            with released(*sketcher.arrays((info.name,))):
+                reason = _by_value(info, sketcher)
         if reason:
             found[info.name] = reason
     return found

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..io.base import Checkpoint
+from ..io.mapping import gather
 from ..io.views import TensorView, apply_ops
 
 SAMPLE = 1024  # values per sketch: chance |r| between unrelated tensors is about 1/sqrt(SAMPLE)
@@ -28,7 +29,12 @@ def sample_index(shape: tuple[int, ...], size: int = SAMPLE) -> tuple[np.ndarray
         flat = np.arange(numel)
     else:
         rng = np.random.default_rng(zlib.crc32(repr(shape).encode()))
-        flat = np.sort(rng.choice(numel, size=size, replace=False))
+        # Not rng.choice(numel, replace=False): that builds a permutation of all numel positions,
+        # gigabytes for one large tensor. Draw with replacement and drop the rare repeats instead.
+        picks = np.unique(rng.integers(0, numel, size=size + size // 8))
+        while picks.size < size:
+            picks = np.unique(np.concatenate([picks, rng.integers(0, numel, size=size)]))
+        flat = np.sort(rng.choice(picks, size=size, replace=False))
     return np.unravel_index(flat, shape)
 
 
@@ -86,7 +92,7 @@ class Sketcher:
             array = apply_ops(self.arrays(view.sources), view.ops)
             if transposed:
                 array = array.T
-            values = array[sample_index(tuple(array.shape))] if array.ndim else array.reshape(1)
+            values = gather(array, sample_index(tuple(array.shape))) if array.ndim else array.reshape(1)
             found = self._cache[key] = sketch_of(values.astype(np.float64))
         return found
 

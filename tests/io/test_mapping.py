@@ -1,0 +1,53 @@
+"""Memory maps: scattered reads without faulting whole tensors in, and pages handed back."""
+
+import numpy as np
+import pytest
+
+from scratchcheck.align.sketch import sample_index
+from scratchcheck.io import open_model
+from scratchcheck.io.mapping import drop_pages, gather, released
+from scratchcheck.io.writer import write_safetensors
+
+
+@pytest.fixture
+def mapped(tmp_path):
+    values = np.arange(64 * 48, dtype=np.float32).reshape(64, 48)
+    write_safetensors(tmp_path / "m.safetensors", {"w": values, "b": np.arange(5, dtype=np.int64)})
+    with open_model(tmp_path / "m.safetensors") as model:
+        yield model.read("w"), values
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda w: w, lambda w: w.T, lambda w: w[3:40:3, ::2], lambda w: w[::-1], lambda w: w.reshape(-1)[7:]],
+    ids=["contiguous", "transposed", "strided", "reversed", "flat-offset"],
+)
+def test_gather_reads_exactly_what_fancy_indexing_reads(mapped, make):
+    view, values = mapped
+    expected_view = make(values)
+    index = sample_index(expected_view.shape, size=50)
+    got = gather(make(view), index)
+    np.testing.assert_array_equal(got, expected_view[index])
+    assert got.dtype == np.float32
+
+
+def test_gather_on_memory_that_is_not_mapped_is_plain_indexing():
+    values = np.random.default_rng(0).standard_normal((10, 10))
+    index = (np.array([0, 3, 9]), np.array([1, 1, 8]))
+    np.testing.assert_array_equal(gather(values, index), values[index])
+
+
+def test_released_and_drop_pages_leave_values_readable(mapped):
+    view, values = mapped
+    with released(view):
+        total = float(view.sum())
+    drop_pages(view.T)
+    assert total == float(values.sum())
+    np.testing.assert_array_equal(view, values)  # pages fault back in from the file
+
+
+def test_sampling_a_huge_tensor_does_not_enumerate_its_positions():
+    # A permutation of all 10^12 positions would need terabytes; sampling must not build one.
+    index = sample_index((1_000_000, 1_000_000), size=1024)
+    flat = np.ravel_multi_index(index, (1_000_000, 1_000_000))
+    assert flat.size == 1024 and np.all(np.diff(flat) > 0)
