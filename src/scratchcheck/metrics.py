@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io.mapping import drop_pages
+from .io.mapping import drop_pages, released
 
 CHUNK = 1 << 18  # elements per streaming step: 2 MiB per float64 chunk, cache-friendly
 SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
@@ -135,6 +135,8 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     norm_a = math.sqrt(var_a + n * mean_a * mean_a)
     norm_b = math.sqrt(var_b + n * mean_b * mean_b)
     var_d = max(sum_dd - n * (mean_a - mean_b) ** 2, 0.0)
+    with released(a, b):  # the rows it re-reads are scattered: hand their pages back
+        inflation = null_inflation(a, b, mean_a, mean_b, var_a * var_b / max(n - 1, 1), seed=seed)
     return PairMetrics(
         n=n,
         cosine=_ratio(sum_ab, norm_a * norm_b),
@@ -158,7 +160,7 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         else math.nan,
         ndim=a.ndim,
         on_coarser_grid=_on_grid(sample_a) or _on_grid(sample_b),
-        null_inflation=null_inflation(a, b, mean_a, mean_b, var_a * var_b / max(n - 1, 1), seed=seed),
+        null_inflation=inflation,
     )
 
 
