@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import NotFoundError
+
 _PAGE = mmap.PAGESIZE
 
 
@@ -70,6 +72,16 @@ class MappedFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def open_mapped(path: Path) -> MappedFile:
+    """Map ``path``, or say in one line why it cannot be opened."""
+    try:
+        return MappedFile(path)
+    except FileNotFoundError:
+        raise NotFoundError(path, "file not found") from None
+    except OSError as exc:
+        raise NotFoundError(path, f"cannot open: {exc.strerror}") from None
 
 
 # address of each open mapping -> its MappedFile, so that the helpers below work from any view.

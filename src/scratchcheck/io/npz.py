@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatError, NotFoundError, UnsafePickleError, UnsupportedError
+from ..errors import FormatError, UnsafePickleError, UnsupportedError
 from .base import TensorFile, TensorInfo
 from .dtypes import dtype_name
-from .mapping import MappedFile
+from .mapping import open_mapped
 from .torch_zip import member_data_offset, zip_problem
 
 _MAX_HEADER = 1 << 20  # npy headers are a few hundred bytes; numpy itself caps them at 10 kB by default
@@ -39,12 +39,7 @@ class NpzFile(TensorFile):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._map = MappedFile(path)
-        except FileNotFoundError:
-            raise NotFoundError(path, "file not found") from None
-        except OSError as exc:
-            raise NotFoundError(path, f"cannot open: {exc.strerror}") from None
+        self._map = open_mapped(path)
         try:
             with zipfile.ZipFile(path) as archive:
                 members = [m for m in archive.infolist() if not m.is_dir()]

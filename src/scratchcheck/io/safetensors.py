@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import FormatError, NotFoundError
 from .base import TensorFile, TensorInfo
 from .dtypes import SAFETENSORS_DTYPES
-from .mapping import MappedFile
+from .mapping import open_mapped
 
 MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
 
@@ -27,12 +27,7 @@ class SafetensorsFile(TensorFile):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._map = MappedFile(path)
-        except FileNotFoundError:
-            raise NotFoundError(path, "file not found") from None
-        except OSError as exc:
-            raise NotFoundError(path, f"cannot open: {exc.strerror}") from None
+        self._map = open_mapped(path)
         self._infos, self._offsets = self._parse_header()
         self._by_name = {info.name: info for info in self._infos}
 

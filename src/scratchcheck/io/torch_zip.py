@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError, NotFoundError, UnsafePickleError, UnsupportedError
+from ..errors import FormatError, UnsafePickleError, UnsupportedError
 from .base import TensorFile, TensorInfo
 from .dtypes import SAFETENSORS_DTYPES
-from .mapping import MappedFile
+from .mapping import MappedFile, open_mapped
 
 # torch dtype attribute / legacy storage class -> canonical dtype name.
 _TORCH_DTYPES: dict[str, str] = {
@@ -293,12 +293,7 @@ class TorchFile(TensorFile):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._map = MappedFile(path)
-        except FileNotFoundError:
-            raise NotFoundError(path, "file not found") from None
-        except OSError as exc:
-            raise NotFoundError(path, f"cannot open: {exc.strerror}") from None
+        self._map = open_mapped(path)
         self._byteorder = "<"
         self._compressed: dict[str, zipfile.ZipInfo] = {}
         storages: dict[str, _Storage] = {}
