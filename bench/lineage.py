@@ -334,6 +334,7 @@ class Row:
     seconds: float
     detail: str = ""
     screening: float | None = None  # mean std-curve correlation over the language model's roles
+    log10_p: float = float("nan")  # of ``p``, also where the float is clamped at 1e-300
 
 
 def compare_case(case: str, truth: str, suspect: Path, reference: Path, *, focus: str | None = None) -> Row:
@@ -357,7 +358,9 @@ def compare_case(case: str, truth: str, suspect: Path, reference: Path, *, focus
     curves = [t.statistic for t in (lm.tests if lm else []) if t.name.startswith("screening")]
     p = min(ps) if ps else float("nan")
     screening = float(np.mean(curves)) if curves else None
-    return Row(case, truth, verdict, ",".join(kinds) or None, p, raw, seconds, detail, screening)
+    logs = [t.detail["log10_p"] for c in comps for t in c.tests if t.name == "combined"]
+    log10_p = min(logs) if logs else float("nan")
+    return Row(case, truth, verdict, ",".join(kinds) or None, p, raw, seconds, detail, screening, log10_p)
 
 
 def run(seeds: int = 50, *, steps: int = 200, folder: Path | None = None, log=print) -> list[Row]:
@@ -519,6 +522,7 @@ def summary(rows: list[Row]) -> dict:
         "tpr_at_zero_fp": sum(r.p < floor and r.verdict in ("derived", "identical") for r in derived)
         / max(1, len(derived)),
         "largest_p_derived": max((r.p for r in derived), default=float("nan")),
+        "largest_log10_p_derived": max((r.log10_p for r in derived), default=float("nan")),
         "smallest_p_independent": floor,
         "independent_called_derived": sum(r.verdict in ("derived", "identical") for r in null),
         "ks_uniform_p": float(kstest(null_lm, "uniform").pvalue) if len(null_lm) > 2 else float("nan"),
@@ -535,15 +539,23 @@ def summary(rows: list[Row]) -> dict:
     }
 
 
+def _p_text(r: Row) -> str:
+    return f"1e{r.log10_p:.0f}" if r.log10_p < -299 else f"{r.p:.2e}"
+
+
 def _line(r: Row) -> str:
-    return f"{r.case:50s} {r.truth:11s} {r.verdict:13s} {r.kind or '-':14s} p={r.p:9.2e} {r.seconds:6.2f}s"
+    return (
+        f"{r.case:50s} {r.truth:11s} {r.verdict:13s} {r.kind or '-':14s} p={_p_text(r):>9s} {r.seconds:6.2f}s"
+    )
 
 
 def markdown(rows: list[Row], summ: dict) -> str:
     out = ["| case | truth | verdict | kind | p | seconds |", "|---|---|---|---|---|---|"]
     shown = [r for r in rows if r.truth == "derived" or not r.case.startswith("base")]
     for r in shown:
-        out.append(f"| {r.case} | {r.truth} | {r.verdict} | {r.kind or ''} | {r.p:.2e} | {r.seconds:.2f} |")
+        out.append(
+            f"| {r.case} | {r.truth} | {r.verdict} | {r.kind or ''} | {_p_text(r)} | {r.seconds:.2f} |"
+        )
     nulls = [r for r in rows if r.case.startswith("base")]
     if nulls:
         verdicts = {v: sum(r.verdict == v for r in nulls) for v in sorted({r.verdict for r in nulls})}
