@@ -4,15 +4,18 @@ Builds two safetensors checkpoints (a reference and a noised copy of it) whose l
 ``--largest-gib``, then, in fresh subprocesses so that each peak RSS is its own:
   1. baseline: read both files start to end with plain buffered reads (the I/O floor);
   2. compare:  ``scratchcheck.compare`` on the pair.
-Prints a table with wall time and peak RSS of each, against the largest tensor's size.
+Prints a table with wall time and peak RSS of each, against the largest tensor's size. Both runs see
+a warm page cache by default (compute against the I/O floor); ``--cold`` drops the cache before each
+run instead (needs root), so both read from storage.
 
-    python bench/memory.py --workdir bench/_work --largest-gib 1 --total-gib 3
+    python bench/memory.py --workdir bench/_work --largest-gib 1 --total-gib 3 [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -83,6 +86,14 @@ def build_pair(workdir: Path, largest_gib: float, total_gib: float) -> tuple[Pat
     return sus_dir, ref_dir, (sizes[0] // cols) * cols * 4
 
 
+def drop_page_cache() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        sys.exit(f"--cold: cannot drop the page cache ({exc}); run as root or without --cold")
+
+
 def run(code: str, *args: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
     return out.stdout.split()
@@ -95,6 +106,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("bench/_work"))
     parser.add_argument("--largest-gib", type=float, default=1.0)
     parser.add_argument("--total-gib", type=float, default=3.0)
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     args = parser.parse_args()
 
     t = time.perf_counter()
@@ -103,8 +115,11 @@ def main() -> None:
     files = [str(suspect / "model.safetensors"), str(reference / "model.safetensors")]
     total_bytes = sum(Path(f).stat().st_size for f in files)
 
-    run(CHILD_READ, *files)  # warm the page cache so both measurements see the same storage state
+    # Both measurements must see the same storage state: both warm, or both cold.
+    prepare = drop_page_cache if args.cold else lambda: run(CHILD_READ, *files)
+    prepare()
     read_s, read_rss = (float(x) for x in run(CHILD_READ, *files))
+    prepare()
     cmp_s, cmp_rss, import_rss, verdict = run(CHILD_COMPARE, str(suspect), str(reference))
     cmp_s, cmp_rss, import_rss = float(cmp_s), float(cmp_rss), float(import_rss)
 
@@ -114,7 +129,8 @@ def main() -> None:
         ("scratchcheck.compare", cmp_s, cmp_rss),
     ]
     print(
-        f"pair: 2 x {total_bytes / 2 / GIB:.2f} GiB, largest tensor {largest_bytes / GIB:.2f} GiB (built in {build_s:.0f} s)"
+        f"pair: 2 x {total_bytes / 2 / GIB:.2f} GiB, largest tensor {largest_bytes / GIB:.2f} GiB (built in {build_s:.0f} s), "
+        f"page cache {'cold' if args.cold else 'warm'}"
     )
     print(f"{'run':<30} {'wall s':>8} {'GiB/s':>7} {'peak RSS MiB':>13} {'RSS / largest':>14}")
     for name, seconds, rss in rows:

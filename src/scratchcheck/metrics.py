@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io.mapping import drop_pages, released
+from .io.mapping import drop_pages, released, take_rows
 
 CHUNK = 1 << 18  # elements per streaming step: 2 MiB per float64 chunk, cache-friendly
 SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
@@ -208,7 +208,7 @@ def null_inflation(
 
 def _rows(x: np.ndarray, pick: np.ndarray | None, cols: int) -> np.ndarray:
     """The chosen rows of ``x`` as a float64 ``[k, cols]`` matrix (all rows when ``pick`` is None)."""
-    part = x if pick is None else x[pick]
+    part = x if pick is None else take_rows(x, pick)
     return np.asarray(part, dtype=np.float64).reshape(part.shape[0], cols)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from scratchcheck.align.sketch import sample_index
 from scratchcheck.io import open_model
-from scratchcheck.io.mapping import drop_pages, gather, released
+from scratchcheck.io.mapping import drop_pages, gather, released, take_rows
 from scratchcheck.io.writer import write_safetensors
 
 
@@ -29,6 +29,27 @@ def test_gather_reads_exactly_what_fancy_indexing_reads(mapped, make):
     got = gather(make(view), index)
     np.testing.assert_array_equal(got, expected_view[index])
     assert got.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda w: w, lambda w: w[5:50], lambda w: w.reshape(16, 4, 48), lambda w: w.reshape(-1), lambda w: w.T],
+    ids=["contiguous", "row-slice", "3-d", "1-d", "transposed"],
+)
+def test_take_rows_reads_exactly_what_fancy_indexing_reads(mapped, make):
+    view, values = mapped
+    rows = np.array([0, 2, 3, 11, 15])
+    got = take_rows(make(view), rows)
+    np.testing.assert_array_equal(got, make(values)[rows])
+    assert got.dtype == np.float32 and got.shape == make(values)[rows].shape
+
+
+def test_take_rows_result_outlives_the_mapping(tmp_path):
+    values = np.random.default_rng(1).standard_normal((30, 7)).astype(np.float32)
+    write_safetensors(tmp_path / "m.safetensors", {"w": values})
+    with open_model(tmp_path / "m.safetensors") as model:
+        got = take_rows(model.read("w"), np.array([1, 29]))
+    np.testing.assert_array_equal(got, values[[1, 29]])
 
 
 def test_gather_on_memory_that_is_not_mapped_is_plain_indexing():

@@ -9,6 +9,7 @@ by the chunk being processed rather than growing with everything read so far.
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import os
 from collections.abc import Iterator
@@ -129,6 +130,23 @@ def gather(view: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
     )
     data = mapped.pread(np.asarray(offsets).ravel(), view.itemsize)
     return np.frombuffer(data, dtype=view.dtype).reshape(np.shape(offsets)).copy()
+
+
+def take_rows(view: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``view[rows]`` for a few whole rows, read with ``pread`` when ``view`` is a contiguous mapping.
+
+    The same reason as :func:`gather`: fancy indexing a mapped array faults in a large folio per
+    row, so 256 sampled rows of a freshly written 1 GiB tensor mapped about 400 MiB here.
+    """
+    found = _locate(view)
+    if found is None or view.dtype.hasobject or not view.flags.c_contiguous or view.ndim < 1:
+        return np.asarray(view[rows])
+    mapped = found[0]
+    start = view.__array_interface__["data"][0] - mapped._address()
+    row_bytes = view.itemsize * math.prod(view.shape[1:])
+    offsets = start + np.asarray(rows, dtype=np.int64).ravel() * row_bytes
+    data = mapped.pread(offsets, row_bytes)
+    return np.frombuffer(data, dtype=view.dtype).reshape((offsets.size, *view.shape[1:])).copy()
 
 
 @contextlib.contextmanager
