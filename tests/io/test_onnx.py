@@ -106,6 +106,59 @@ def test_shadowed_names_in_a_subgraph_are_kept_both(tmp_path: Path) -> None:
     assert "sel.else_branch/w" in {i.name for i in reader.infos()}
 
 
+def sparse_model(tmp_path: Path, indices: np.ndarray, values: np.ndarray, dims: list[int]) -> Path:
+    """One sparse initializer ``w`` and one sparse ``Constant`` ``c`` with the same contents."""
+
+    def sparse(name: str):
+        return helper.make_sparse_tensor(
+            numpy_helper.from_array(values, name), numpy_helper.from_array(indices, f"{name}.idx"), dims
+        )
+
+    const = helper.make_node("Constant", [], ["c"], sparse_value=sparse("c"))
+    graph = helper.make_graph(
+        [const],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, dims)],
+        sparse_initializer=[sparse("w")],
+    )
+    path = tmp_path / "sparse.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("coordinates", [False, True], ids=["flat-indices", "coordinate-indices"])
+def test_sparse_tensors_are_listed_and_densified(tmp_path: Path, coordinates: bool) -> None:
+    dense = np.zeros((4, 5), np.float32)
+    flat = np.array([1, 7, 12, 19])
+    dense.reshape(-1)[flat] = [0.5, -2.0, 3.25, 9.0]
+    indices = np.stack(np.unravel_index(flat, dense.shape), axis=1) if coordinates else flat
+    reader = OnnxFile(sparse_model(tmp_path, indices.astype(np.int64), dense.reshape(-1)[flat], [4, 5]))
+    infos = {i.name: i for i in reader.infos()}
+    assert set(infos) == {"w", "c"}
+    for name in ("w", "c"):
+        assert infos[name].shape == (4, 5) and infos[name].nbytes == dense.nbytes
+        np.testing.assert_array_equal(reader.read(name), dense)
+    assert infos["w"].note == "from sparse initializer: 4 of 20 values stored, zeros elsewhere"
+    assert infos["c"].note.startswith("from sparse Constant")
+
+
+@pytest.mark.parametrize(
+    "indices, problem",
+    [
+        (np.array([1, 20]), "an index lies outside its shape (4, 5)"),
+        (np.array([[0, 1], [4, 0]]), "an index lies outside its shape (4, 5)"),
+        (np.array([-1, 3]), "an index lies outside its shape (4, 5)"),
+        (np.array([[1, 2, 3]]), "2 values need int64 indices [2] or [2, 2], got int64 [1, 3]"),
+    ],
+)
+def test_sparse_tensors_with_lying_indices(tmp_path: Path, indices: np.ndarray, problem: str) -> None:
+    reader = OnnxFile(sparse_model(tmp_path, indices.astype(np.int64), np.ones(2, np.float32), [4, 5]))
+    with pytest.raises(FormatError, match="sparse tensor 'w'") as caught:
+        reader.read("w")
+    assert problem in str(caught.value) and "sparse.onnx" in str(caught.value)
+
+
 # -- external data --------------------------------------------------------------------------------
 def external_model(tmp_path: Path, location: str, offset: int = 64, length: int | None = None) -> Path:
     weight = np.arange(12, dtype=np.float32).reshape(3, 4)

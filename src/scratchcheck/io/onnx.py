@@ -1,8 +1,9 @@
 """ONNX models: graph initializers, constants in subgraphs, external data, weight-only int8.
 
 Exporters put weights in several places: ``graph.initializer`` (most), ``Constant`` nodes and
-initializers inside the bodies of ``If``/``Loop``/``Scan`` (weights used on one branch only), and
-external-data files beside the model (any model over 2 GB). All of them are listed here; external
+initializers inside the bodies of ``If``/``Loop``/``Scan`` (weights used on one branch only),
+``sparse_initializer`` and sparse ``Constant`` values (densified on read: zeros where nothing is
+stored), and external-data files beside the model (any model over 2 GB). All of them are listed here; external
 data is memory-mapped, with its offset and length checked against the file, and its path must stay
 inside the model's folder. Tensors embedded in the protobuf are in memory once the model is parsed
 (protobuf cannot be mapped); models big enough for that to matter use external data anyway.
@@ -38,6 +39,7 @@ class _Entry:
     shape: tuple[int, ...]
     dtype: np.dtype
     where: str  # "initializer", "constant" or "<node>.<attribute>/initializer" ...
+    indices: Any = None  # the indices TensorProto of a sparse tensor, whose ``proto`` holds its values
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,11 @@ class OnnxFile(TensorFile):
 
     # -- collecting ----------------------------------------------------------------------------
     def _walk(self, graph: Any, scope: str, nodes: list[Any]) -> None:
+        where = f"{scope}initializer" if scope else "initializer"
         for tensor in graph.initializer:
-            self._add(tensor.name, tensor, scope, f"{scope}initializer" if scope else "initializer")
+            self._add(tensor.name, tensor, scope, where)
+        for sparse in graph.sparse_initializer:
+            self._add(sparse.values.name, sparse.values, scope, f"sparse {where}", sparse)
         for index, node in enumerate(graph.node):
             nodes.append(node)
             node_name = node.name or f"{node.op_type}_{index}"
@@ -93,6 +98,15 @@ class OnnxFile(TensorFile):
                 for attribute in node.attribute:
                     if attribute.name == "value":
                         self._add(node.output[0], attribute.t, scope, f"{scope}Constant {node_name}")
+                    elif attribute.name == "sparse_value":
+                        sparse = attribute.sparse_tensor
+                        self._add(
+                            node.output[0],
+                            sparse.values,
+                            scope,
+                            f"{scope}sparse Constant {node_name}",
+                            sparse,
+                        )
             for attribute in node.attribute:
                 # Subgraph bodies: If then/else, Loop and Scan bodies (GRAPH = 5, GRAPHS = 10).
                 if attribute.type == 5:
@@ -101,7 +115,7 @@ class OnnxFile(TensorFile):
                     for i, subgraph in enumerate(attribute.graphs):
                         self._walk(subgraph, f"{scope}{node_name}.{attribute.name}.{i}/", nodes)
 
-    def _add(self, name: str, tensor: Any, scope: str, where: str) -> None:
+    def _add(self, name: str, tensor: Any, scope: str, where: str, sparse: Any = None) -> None:
         if not isinstance(name, str):  # protobuf hands out a string field that is not UTF-8 as bytes
             raise FormatError(self.path, f"tensor name {name!r} is not valid UTF-8; the file is corrupt")
         if tensor.data_type == self._onnx.TensorProto.STRING:
@@ -118,10 +132,10 @@ class OnnxFile(TensorFile):
             name = f"{scope}{name}"  # a subgraph shadowing an outer name: keep both, qualified
         if not name or name in self._entries:
             raise FormatError(self.path, f"tensor name {name!r} is used twice in the same graph")
-        shape = tuple(int(d) for d in tensor.dims)
+        shape = tuple(int(d) for d in (sparse or tensor).dims)
         if any(d < 0 for d in shape):
             raise FormatError(self.path, f"tensor {name!r}: negative dimension in {shape}")
-        self._entries[name] = _Entry(tensor, shape, dtype, where)
+        self._entries[name] = _Entry(tensor, shape, dtype, where, sparse.indices if sparse else None)
 
     def _find_quantised(self, nodes: list[Any]) -> dict[str, _Quantised]:
         found: dict[str, _Quantised] = {}
@@ -213,7 +227,10 @@ class OnnxFile(TensorFile):
     def _info(self, name: str, entry: _Entry, aux: bool) -> TensorInfo:
         numel = int(np.prod(entry.shape, dtype=np.int64))
         note = "" if entry.where == "initializer" else f"from {entry.where}"
-        if self._is_external(entry):
+        if entry.indices is not None:
+            stored = int(np.prod(entry.proto.dims, dtype=np.int64))
+            note = f"from {entry.where}: {stored} of {numel} values stored, zeros elsewhere"
+        elif self._is_external(entry):
             note = f"external data in {self._external_fields(entry)['location']}"
         return TensorInfo(
             name,
@@ -239,12 +256,43 @@ class OnnxFile(TensorFile):
         if name in self._quantised:
             name = self._quantised[name].data
         entry = self._entries[name]
+        if entry.indices is not None:
+            return self._densify(name, entry)
         if self._is_external(entry):
             return self._read_external(name, entry)
+        return self._to_array(name, entry.proto)
+
+    def _to_array(self, name: str, proto: Any) -> np.ndarray:
         try:
-            return self._numpy_helper.to_array(entry.proto)
+            return self._numpy_helper.to_array(proto)
         except Exception as exc:  # onnx raises ValueError/TypeError for inconsistent raw data
             raise FormatError(self.path, f"tensor {name!r}: {exc}".splitlines()[0]) from None
+
+    def _densify(self, name: str, entry: _Entry) -> np.ndarray:
+        """A sparse tensor as a dense array; its indices are flat ``[nnz]`` or coordinates ``[nnz, rank]``."""
+        stored = _Entry(entry.proto, tuple(int(d) for d in entry.proto.dims), entry.dtype, entry.where)
+        values = (
+            self._read_external(name, stored)
+            if self._is_external(stored)
+            else self._to_array(name, entry.proto)
+        )
+        indices = self._to_array(name, entry.indices)
+        shape, nnz = entry.shape, values.size
+        if values.ndim != 1 or indices.dtype != np.int64 or indices.shape not in ((nnz,), (nnz, len(shape))):
+            raise FormatError(
+                self.path,
+                f"sparse tensor {name!r}: {nnz} values need int64 indices [{nnz}] or [{nnz}, {len(shape)}],"
+                f" got {indices.dtype} {list(indices.shape)}",
+            )
+        bounds = np.array(shape if indices.ndim == 2 else (int(np.prod(shape, dtype=np.int64)),))
+        if nnz and (indices.min() < 0 or np.any(indices.reshape(nnz, -1) >= bounds)):
+            raise FormatError(self.path, f"sparse tensor {name!r}: an index lies outside its shape {shape}")
+        dense = np.zeros(shape, dtype=entry.dtype)
+        if indices.ndim == 1:
+            dense.reshape(-1)[indices] = values
+        else:
+            dense[tuple(indices.T)] = values
+        return dense
 
     def _read_external(self, name: str, entry: _Entry) -> np.ndarray:
         fields = self._external_fields(entry)
