@@ -89,6 +89,29 @@ def stacked(w, experts=4):
     return out
 
 
+def hf_stacked(w, *, prefix="mlp", interleaved=False, in_out=True, experts=4):
+    """Experts stacked the Hugging Face way: GPT-OSS (``mlp.``, gate/up columns alternating) and
+    Llama 4 (``feed_forward.``, halves) store ``[E, in, out]``; ``in_out=False`` stores ``[E, out, in]``."""
+    out = {n: v for n, v in w.items() if ".experts." not in n and not n.endswith("mlp.gate.weight")}
+    for i in range(2):
+        p = f"model.layers.{i}."
+        out[f"{p}{prefix}.router.weight"] = w[p + "mlp.gate.weight"]
+        gate, up, down = (
+            np.stack([w[f"{p}mlp.experts.{e}.{x}_proj.weight"] for e in range(experts)])
+            for x in ("gate", "up", "down")
+        )
+        if interleaved:
+            gate_up = np.empty((experts, 2 * gate.shape[1], gate.shape[2]), np.float32)
+            gate_up[:, 0::2], gate_up[:, 1::2] = gate, up
+        else:
+            gate_up = np.concatenate([gate, up], axis=1)
+        if in_out:
+            gate_up, down = gate_up.transpose(0, 2, 1), down.transpose(0, 2, 1)
+        out[f"{p}{prefix}.experts.gate_up_proj"] = np.ascontiguousarray(gate_up)
+        out[f"{p}{prefix}.experts.down_proj"] = np.ascontiguousarray(down)
+    return out
+
+
 def split_patch_embed(w):
     """llama.cpp's mmproj: the Conv3d patch embedding saved as two Conv2d halves."""
     conv = w.pop("visual.patch_embed.proj.weight")
@@ -102,6 +125,7 @@ def split_patch_embed(w):
 def _cases():
     llama = S.llama_decoder(1, **DECODER)
     moe = S.llama_decoder(1, **{**DECODER, "intermediate": 32}, experts=4)
+    narrow = S.llama_decoder(1, **{**DECODER, "intermediate": 24}, experts=4)
     tower = S.qwen25_vl_vision(1, depth=2, hidden=64, heads=4, intermediate=96, out_hidden=64)
     g = gpt2(1)
     return {
@@ -110,6 +134,10 @@ def _cases():
         "gpt2-conv1d": (g, gpt2_as_gguf(g), {}, {}),
         "stacked-experts": (moe, stacked(dict(moe)), {}, {}),
         "split-patch-embed": (tower, split_patch_embed(dict(tower)), {}, {}),
+        "gpt-oss-experts": (moe, hf_stacked(moe, interleaved=True), {}, {"model_type": "gpt_oss"}),
+        "llama4-experts": (moe, hf_stacked(moe, prefix="feed_forward"), {}, {"model_type": "llama4_text"}),
+        # [E, 2I, H] or [E, H, 2I]: told apart by the hidden size, so 2I must differ from it here.
+        "experts-stored-out-in": (narrow, hf_stacked(narrow, in_out=False), {}, {"hidden_size": 64}),
     }
 
 
@@ -132,3 +160,35 @@ def test_views_of_stored_tensors_are_numpy_views(save, opened):
     q = next(e for e in model.entries if e.role == "attn.q.weight" and e.layer == 0)
     assert q.view.shape == (64, 64) and q.view.transform == "transposed, rows 0:64"
     assert not q.view.load().flags.owndata
+
+
+def test_gpt_oss_experts_with_biases_pair_with_a_gguf_export(save, opened):
+    """GPT-OSS's stacked, interleaved experts and their biases against llama.cpp's split ones."""
+    rng = np.random.default_rng(3)
+    experts, hidden, width = 3, 16, 8
+    gate, up = rng.standard_normal((2, experts, width, hidden)).astype(np.float32)
+    down = rng.standard_normal((experts, hidden, width)).astype(np.float32)
+    gate_b, up_b = rng.standard_normal((2, experts, width)).astype(np.float32)
+    down_b = rng.standard_normal((experts, hidden)).astype(np.float32)
+    gate_up = np.empty((experts, hidden, 2 * width), np.float32)
+    gate_up[..., 0::2], gate_up[..., 1::2] = gate.transpose(0, 2, 1), up.transpose(0, 2, 1)
+    gate_up_b = np.empty((experts, 2 * width), np.float32)
+    gate_up_b[:, 0::2], gate_up_b[:, 1::2] = gate_b, up_b
+    p, g = "model.layers.0.", "blk.0."
+    hf = {p + "mlp.experts.gate_up_proj": gate_up, p + "mlp.experts.gate_up_proj_bias": gate_up_b,
+          p + "mlp.experts.down_proj": np.ascontiguousarray(down.transpose(0, 2, 1)),
+          p + "mlp.experts.down_proj_bias": down_b, p + "self_attn.sinks": rng.standard_normal(4).astype(np.float32)}  # fmt: skip
+    gguf = {g + "ffn_gate_exps.weight": gate, g + "ffn_up_exps.weight": up, g + "ffn_down_exps.weight": down,
+            g + "ffn_gate_exps.bias": gate_b, g + "ffn_up_exps.bias": up_b, g + "ffn_down_exps.bias": down_b,
+            g + "attn_sinks.weight": hf[p + "self_attn.sinks"]}  # fmt: skip
+    suspect = opened(save("gpt-oss", hf, {"model_type": "gpt_oss", "hidden_size": hidden}))
+    result = align(suspect, opened(save("gguf-names", gguf)))
+    assert not result.unpaired_suspect and not result.unpaired_reference and not result.not_comparable
+    roles = {(pair.role, pair.suspect.load().shape) for pair in result.pairs}
+    assert roles >= {("expert.gate.weight", (width, hidden)), ("expert.up.bias", (width,)),
+                     ("expert.down.weight", (hidden, width)), ("expert.down.bias", (hidden,))}  # fmt: skip
+    assert len(result.pairs) == 6 * experts + 1
+    for pair in result.pairs:
+        np.testing.assert_array_equal(pair.suspect.load(), pair.reference.load(), err_msg=pair.suspect.label)
+    up1 = next(e for e in suspect.entries if e.role == "expert.up.weight" and e.expert == 1)
+    assert up1.view.transform == "expert 1 of stacked, transposed, rows 1:16:2 (interleaved)"

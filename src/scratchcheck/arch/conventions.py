@@ -27,6 +27,8 @@ LAYOUTS = {
     "transpose",
     "transpose_split_qkv",
     "unstack_experts",
+    "unstack_experts_in_out",
+    "unstack_experts_gate_up",
     "flatten",
     "join_temporal",
     "part",
@@ -39,6 +41,7 @@ class RoleRule:
     pattern: re.Pattern[str]
     role: str
     layout: str = ""
+    interleaved_for: tuple[str, ...] = ()  # model types whose fused gate/up alternates gate, up
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,11 @@ def _role_rules(data: dict, scope: str, family: str, source: Path | str) -> list
         layout = raw.get("layout", "")
         if layout and layout not in LAYOUTS:
             raise FormatError(Path(str(source)), f"unknown layout {layout!r} (known: {sorted(LAYOUTS)})")
-        rules.append(RoleRule(family, compile_match(raw["match"]), raw["role"], layout))
+        interleaved = raw.get("interleaved_for", [])
+        if not isinstance(interleaved, list) or not all(isinstance(t, str) for t in interleaved):
+            raise FormatError(Path(str(source)), f"'interleaved_for' must be a list of model types: {raw!r}")
+        interleaved = tuple(interleaved)
+        rules.append(RoleRule(family, compile_match(raw["match"]), raw["role"], layout, interleaved))
     return rules
 
 

@@ -1,4 +1,4 @@
-"""Attention geometry (heads, key/value heads, head size, layer count) of each component.
+"""Geometry (heads, key/value heads, head size, layers, hidden size, model type) of each component.
 
 Read from ``config.json`` (the sub-config of the component: ``vision_config``, ``audio_config``,
 ``text_config``...) or from GGUF metadata. Needed to split fused QKV with grouped-query attention,
@@ -20,6 +20,7 @@ _SUBCONFIGS = {
 _HEADS = ("num_attention_heads", "num_heads", "n_head", "encoder_attention_heads")
 _KV_HEADS = ("num_key_value_heads", "multi_query_group_num", "n_head_kv")
 _LAYERS = ("num_hidden_layers", "depth", "n_layer", "num_layers", "encoder_layers")
+_HIDDEN = ("hidden_size", "n_embd", "d_model", "dim")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Geometry:
     kv_heads: int | None = None
     head_dim: int | None = None
     layers: int | None = None
+    hidden: int | None = None  # width of the residual stream
+    model_type: str | None = None  # of the (sub-)config, or the GGUF architecture
 
 
 def _first_int(config: dict[str, Any], keys: tuple[str, ...]) -> int | None:
@@ -71,6 +74,8 @@ def geometry(checkpoint: Checkpoint, kind: str) -> Geometry:
             _first_int(sub, _KV_HEADS) or heads,
             _first_int(sub, ("head_dim",)),
             _first_int(sub, _LAYERS),
+            _first_int(sub, _HIDDEN),
+            sub.get("model_type") if isinstance(sub.get("model_type"), str) else None,
         )
     meta = gguf_metadata(checkpoint)
     arch = meta.get("general.architecture")
@@ -79,5 +84,12 @@ def geometry(checkpoint: Checkpoint, kind: str) -> Geometry:
     heads, kv = meta.get(f"{arch}.attention.head_count"), meta.get(f"{arch}.attention.head_count_kv")
     heads = heads if isinstance(heads, int) else None
     kv = kv if isinstance(kv, int) else heads
-    layers = meta.get(f"{arch}.block_count")
-    return Geometry(heads, kv, None, layers if isinstance(layers, int) else None)
+    layers, hidden = meta.get(f"{arch}.block_count"), meta.get(f"{arch}.embedding_length")
+    return Geometry(
+        heads,
+        kv,
+        None,
+        layers if isinstance(layers, int) else None,
+        hidden if isinstance(hidden, int) else None,
+        arch,
+    )

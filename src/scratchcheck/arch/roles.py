@@ -1,7 +1,8 @@
 """Canonical roles of stored tensors, and the views that bring each into the normalised layout.
 
 One stored tensor gives one entry, or several when it is fused (QKV, gate/up) or stacked (MoE
-experts). Roles use the spellings agreed with the statistics (``attn.q.weight``, ``mlp.up.weight``,
+experts: llama.cpp's ``[E, out, in]``, and the ``[E, in, out]`` of GPT-OSS and Llama 4, whose fused
+gate/up halves are concatenated (Llama 4) or alternate column by column (GPT-OSS)). Roles use the spellings agreed with the statistics (``attn.q.weight``, ``mlp.up.weight``,
 ``expert.gate.weight``...); a tensor no rule knows gets a generic role: its name inside the component
 with the block index replaced by ``{i}``, so two models that name it alike still pair.
 """
@@ -87,13 +88,8 @@ def _apply_layout(
         return [_entry(checkpoint, place, role, (shape[0], _prod(shape[1:])), (("flatten",),))]
     if layout == "join_temporal":
         return [_joined(checkpoint, place, role)]
-    if layout == "unstack_experts" and len(shape) == 3:
-        return [
-            _entry(
-                checkpoint, place, role, shape[1:], (("index", e),), expert=e, geom=geom, tag=f"expert {e}"
-            )
-            for e in range(shape[0])
-        ]
+    if layout.startswith("unstack_experts") and len(shape) in (2, 3):
+        return _unstacked(checkpoint, place, rule, role, geom)
     base: tuple[Op, ...] = ()
     if layout == "transpose_split_qkv" and len(shape) == 2:
         base, shape = (("T",),), shape[::-1]
@@ -111,6 +107,55 @@ def _apply_layout(
         )
         start += size
     return entries
+
+
+def _unstacked(
+    checkpoint: Checkpoint, place: Located, rule: RoleRule, role: str, geom: Geometry
+) -> list[Entry]:
+    """One entry per expert of a stacked ``[E, ...]`` tensor (and per half of a fused gate/up)."""
+    shape = place.info.shape
+    per_expert = shape[1:]
+    base: tuple[Op, ...] = ()
+    if (
+        len(per_expert) == 2
+        and rule.layout != "unstack_experts"
+        and _stored_in_out(rule.layout, per_expert, geom)
+    ):
+        base, per_expert = (("T",),), per_expert[::-1]
+    parts: list[tuple[str, tuple[Op, ...], int]] = [("", (), per_expert[0])]
+    if rule.layout == "unstack_experts_gate_up":
+        rows = per_expert[0]
+        if rows % 2:
+            return [_entry(checkpoint, place, role.replace("{part}", "gate_up"), shape, (), generic=True)]
+        half = rows // 2
+        if geom.model_type in rule.interleaved_for:
+            parts = [("gate", (("rows", 0, rows, 2),), half), ("up", (("rows", 1, rows, 2),), half)]
+        else:
+            parts = [("gate", (("rows", 0, half),), half), ("up", (("rows", half, rows),), half)]
+    return [
+        _entry(
+            checkpoint,
+            place,
+            role.replace("{part}", part),
+            (size, *per_expert[1:]),
+            (("index", e),) + base + ops,
+            expert=e,
+            geom=geom,
+            tag=f"expert {e} {part}".rstrip(),
+        )
+        for e in range(shape[0])
+        for part, ops, size in parts
+    ]
+
+
+def _stored_in_out(layout: str, matrix: tuple[int, ...], geom: Geometry) -> bool:
+    """Whether an expert's matrix is stored ``[in, out]``: known from the hidden size where the two
+    axes differ (the residual stream is gate/up's input, down's output), else the GPT-OSS/Llama 4
+    convention that the layout names."""
+    if geom.hidden is None or matrix[0] == matrix[1] or geom.hidden not in matrix:
+        return True
+    hidden_axis_when_in_out = 0 if layout == "unstack_experts_gate_up" else 1
+    return matrix[hidden_axis_when_in_out] == geom.hidden
 
 
 def _split_sizes(rows: int, layout: str, geom: Geometry) -> list[tuple[str, int]] | None:

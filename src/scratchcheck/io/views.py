@@ -15,7 +15,7 @@ import numpy as np
 
 from .base import Checkpoint
 
-# One step of a view: ("T",) transpose a matrix; ("rows", start, stop) slice axis 0;
+# One step of a view: ("T",) transpose a matrix; ("rows", start, stop[, step]) slice axis 0;
 # ("index", i) take entry i of axis 0 (an expert of a stacked tensor); ("flatten",) reshape to
 # [axis 0, rest]; ("join", axis) stack the view's parts along a new axis.
 Op = tuple
@@ -31,7 +31,7 @@ def apply_ops(arrays: list[np.ndarray], ops: tuple[Op, ...]) -> np.ndarray:
         elif kind == "T":
             array = array.T
         elif kind == "rows":
-            array = array[op[1] : op[2]]
+            array = array[op[1] : op[2] : op[3] if len(op) > 3 else None]
         elif kind == "index":
             array = array[op[1]]
         elif kind == "flatten":
@@ -45,7 +45,7 @@ def describe(ops: tuple[Op, ...]) -> str:
     """Human words for a view's operations, e.g. ``"transposed, rows 0:64"``."""
     words = {
         "T": lambda op: "transposed",
-        "rows": lambda op: f"rows {op[1]}:{op[2]}",
+        "rows": lambda op: f"rows {op[1]}:{op[2]}" + (f":{op[3]} (interleaved)" if len(op) > 3 else ""),
         "index": lambda op: f"expert {op[1]} of stacked",
         "flatten": lambda op: "flattened to [out, in]",
         "join": lambda op: "joined split parts",
