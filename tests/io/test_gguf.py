@@ -243,3 +243,25 @@ def test_minilm_as_llama_with_permuted_qk_reads_back_unpermuted(tmp_path: Path, 
     source_q = minilm.read_float("encoder.layer.0.attention.self.query.weight")
     assert not np.array_equal(np.asarray(stored.data), source_q)  # the file really is permuted
     _compare(open_model(path), minilm, names, atol=0)
+
+
+def test_one_expert_of_a_quantised_stack_is_dequantised_alone(tmp_path: Path, monkeypatch) -> None:
+    """A view of expert e dequantises expert e only: never the whole stack once per expert."""
+    from scratchcheck.arch import layout
+
+    stack = RNG.standard_normal((3, 4, 64)).astype(np.float32)
+    packed = gguf.quants.quantize(stack, Q.Q8_0)
+    full = gguf.quants.dequantize(packed, Q.Q8_0)
+    path = write(tmp_path / "moe.gguf", {"blk.0.ffn_up_exps.weight": (packed, Q.Q8_0)})
+    seen = []
+    real = gguf.quants.dequantize
+    monkeypatch.setattr(
+        gguf.quants, "dequantize", lambda data, kind: seen.append(data.shape) or real(data, kind)
+    )
+    with open_model(path) as model:
+        entries = [e for e in layout(model).entries if e.role == "expert.up.weight"]
+        assert [e.expert for e in entries] == [0, 1, 2]
+        for entry in entries:
+            np.testing.assert_array_equal(entry.view.load(), full[entry.expert])
+        np.testing.assert_array_equal(model.read_float("blk.0.ffn_up_exps.weight", 1), full[1])
+    assert seen == [packed.shape[1:]] * 4

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..io.base import Checkpoint
 from ..io.mapping import gather
-from ..io.views import TensorView, apply_ops
+from ..io.views import TensorView, apply_ops, leading_index
 
 SAMPLE = 1024  # values per sketch: chance |r| between unrelated tensors is about 1/sqrt(SAMPLE)
 
@@ -74,14 +74,14 @@ class Sketcher:
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
         self._cache: dict[tuple, Sketch] = {}
-        self._last: tuple[tuple[str, ...], list[np.ndarray]] | None = None
+        self._last: tuple[tuple[tuple[str, ...], int | None], list[np.ndarray]] | None = None
 
-    def arrays(self, sources: tuple[str, ...]) -> list[np.ndarray]:
-        """The stored tensors' values (``read_values``), the last ones kept: views of one stored
-        tensor come one after another (split QKV, stacked experts), and a quantised GGUF tensor
-        should not be dequantised once per view."""
-        if self._last is None or self._last[0] != sources:
-            self._last = (sources, [self.checkpoint.read_values(n) for n in sources])
+    def arrays(self, sources: tuple[str, ...], index: int | None = None) -> list[np.ndarray]:
+        """The stored tensors' values (``read_values``; entry ``index`` of a stacked tensor), the
+        last ones kept: views of one stored tensor come one after another (split QKV, gate and up of
+        one expert), and a quantised GGUF tensor should not be dequantised once per view."""
+        if self._last is None or self._last[0] != (sources, index):
+            self._last = ((sources, index), [self.checkpoint.read_values(n, index) for n in sources])
         return self._last[1]
 
     def get(self, view: TensorView, transposed: bool = False) -> Sketch:
@@ -89,7 +89,8 @@ class Sketcher:
         key = (view.key, transposed)
         found = self._cache.get(key)
         if found is None:
-            array = apply_ops(self.arrays(view.sources), view.ops)
+            index, ops = leading_index(view.ops)
+            array = apply_ops(self.arrays(view.sources, index), ops)
             if transposed:
                 array = array.T
             values = gather(array, sample_index(tuple(array.shape))) if array.ndim else array.reshape(1)

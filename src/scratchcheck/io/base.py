@@ -54,8 +54,9 @@ class TensorFile(ABC):
     def read(self, name: str) -> np.ndarray:
         """The tensor as stored (a read-only view on a mapping where possible)."""
 
-    def read_float(self, name: str) -> np.ndarray | None:
-        """The tensor as float32 if this format needs its own dequantisation, else None."""
+    def read_float(self, name: str, index: int | None = None) -> np.ndarray | None:
+        """The tensor (entry ``index`` of its first axis when given) as float32 if this format needs
+        its own dequantisation, else None."""
         return None
 
     def close(self) -> None:  # noqa: B027 - most readers hold nothing that needs closing
@@ -141,10 +142,13 @@ class Checkpoint:
         info = self.info(name)
         return self._index[info.name][1].read(name)
 
-    def read_float(self, name: str) -> np.ndarray:
-        """One tensor as float32, dequantised when it is stored quantised (FP8 + scales, GGUF, int8)."""
+    def read_float(self, name: str, index: int | None = None) -> np.ndarray:
+        """One tensor as float32, dequantised when it is stored quantised (FP8 + scales, GGUF, int8).
+
+        ``index`` reads entry ``index`` of the first axis only (one expert of a stacked tensor):
+        a 4-bit stack of 256 experts is then never dequantised whole, once per expert."""
         tensor_file = self._index[self.info(name).name][1]
-        special = tensor_file.read_float(name)
+        special = tensor_file.read_float(name, index)
         if special is not None:
             return special
         from .dequant import (
@@ -152,18 +156,23 @@ class Checkpoint:
         )
 
         scaled = dequantise_with_scales(self, name)
-        return scaled if scaled is not None else to_float32(tensor_file.read(name))
+        if scaled is not None:
+            return scaled if index is None else scaled[index]
+        stored = tensor_file.read(name)
+        return to_float32(stored if index is None else stored[index])
 
-    def read_values(self, name: str) -> np.ndarray:
-        """The cheapest numeric form of a tensor: the stored view for plain dtypes (bf16 stays bf16,
-        so nothing is copied), dequantised float32 for quantised ones. Streaming code casts per chunk."""
+    def read_values(self, name: str, index: int | None = None) -> np.ndarray:
+        """The cheapest numeric form of a tensor (entry ``index`` of its first axis when given): the
+        stored view for plain dtypes (bf16 stays bf16, so nothing is copied), dequantised float32
+        for quantised ones. Streaming code casts per chunk."""
         info = self.info(name)
         if info.dtype in SAFETENSORS_DTYPES and not info.note:
             from .dequant import scale_of
 
             if scale_of(self._index, info) is None:
-                return self._index[name][1].read(name)
-        return self.read_float(name)
+                stored = self._index[name][1].read(name)
+                return stored if index is None else stored[index]
+        return self.read_float(name, index)
 
     # -- metadata ------------------------------------------------------------------------------
     def metadata_text(self, name: str) -> str | None:

@@ -179,12 +179,16 @@ class GGUFFile(TensorFile):
     def read(self, name: str) -> np.ndarray:
         return self._unpermute(name, self._stored(name))
 
-    def read_float(self, name: str) -> np.ndarray:
+    def read_float(self, name: str, index: int | None = None) -> np.ndarray:
         from gguf.quants import dequantize
 
         tensor = self._tensors[name]
         kind = tensor.tensor_type.name
         data = self._stored(name)
+        if index is not None:
+            if self._qk_heads(name):
+                raise ValueError(f"{name}: rows of a rotary-permuted tensor are not read one by one")
+            data = data[index]  # quantised blocks run along the last axis: entries split cleanly
         if kind in _PLAIN:
             values = data if data.dtype == np.float32 else data.astype(np.float32)
         else:

@@ -334,7 +334,11 @@ class OnnxFile(TensorFile):
             )
         return mapped.view(offset, entry.dtype, entry.shape)
 
-    def read_float(self, name: str) -> np.ndarray | None:
+    def read_float(self, name: str, index: int | None = None) -> np.ndarray | None:
+        values = self._dequantised(name)
+        return values if values is None or index is None else values[index]
+
+    def _dequantised(self, name: str) -> np.ndarray | None:
         quant = self._quantised.get(name)
         if quant is None:
             return None

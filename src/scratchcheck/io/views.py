@@ -41,6 +41,14 @@ def apply_ops(arrays: list[np.ndarray], ops: tuple[Op, ...]) -> np.ndarray:
     return array
 
 
+def leading_index(ops: tuple[Op, ...]) -> tuple[int | None, tuple[Op, ...]]:
+    """A view that starts by taking one entry of axis 0 (an expert) lets the reader read only that
+    entry: the index and the remaining operations."""
+    if ops and ops[0][0] == "index":
+        return ops[0][1], ops[1:]
+    return None, ops
+
+
 def describe(ops: tuple[Op, ...]) -> str:
     """Human words for a view's operations, e.g. ``"transposed, rows 0:64"``."""
     words = {
@@ -75,7 +83,8 @@ class TensorView:
 
     def load(self) -> np.ndarray:
         """Values in the normalised layout (a view of the stored data where the format allows)."""
-        return apply_ops([self.checkpoint.read_values(n) for n in self.sources], self.ops)
+        index, ops = leading_index(self.ops)
+        return apply_ops([self.checkpoint.read_values(n, index) for n in self.sources], ops)
 
     @property
     def numel(self) -> int:
