@@ -57,3 +57,34 @@ def test_non_learned_tensors_are_set_aside_with_their_reason(reasons, name, reas
 
 def test_learned_tensors_are_kept(reasons):
     assert not [name for name in reasons if name.startswith("learned.")]
+
+
+def test_quantised_expert_stacks_are_checked_one_expert_at_a_time(tmp_path, monkeypatch):
+    """An untouched (constant) expert stack is found, a learned one kept, and neither is ever
+    dequantised whole: a 4-bit stack of hundreds of experts would not fit in memory as float32."""
+    import gguf
+    from gguf import GGMLQuantizationType as Q
+
+    rng = np.random.default_rng(1)
+    learned = rng.standard_normal((4, 8, 64)).astype(np.float32)
+    stacks = {
+        "blk.0.ffn_up_exps.weight": gguf.quants.quantize(learned, Q.Q8_0),
+        "blk.0.ffn_gate_exps.weight": gguf.quants.quantize(np.full((4, 8, 64), 0.5, np.float32), Q.Q8_0),
+    }
+    writer = gguf.GGUFWriter(tmp_path / "moe.gguf", "llama")
+    for name, packed in stacks.items():
+        writer.add_tensor(name, packed, raw_dtype=Q.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    seen = []
+    real = gguf.quants.dequantize
+    monkeypatch.setattr(
+        gguf.quants, "dequantize", lambda data, kind: seen.append(data.shape) or real(data, kind)
+    )
+    with open_model(tmp_path / "moe.gguf") as checkpoint:
+        found = nonlearned(layout(checkpoint), Sketcher(checkpoint))
+    assert list(found) == ["blk.0.ffn_gate_exps.weight"]  # 0.5 to Q8_0's precision: 0.499969
+    assert found["blk.0.ffn_gate_exps.weight"].startswith("constant tensor (every value 0.49")
+    assert seen and all(shape == (8, 68) for shape in seen)  # one expert's rows of Q8_0 blocks

@@ -32,7 +32,11 @@ def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
     found = {}
     for info in model.checkpoint.weights():
         reason = conventions.buffer_reason(info.name)
-        if reason is None:
+        if reason is None and len(info.shape) > 2 and not model.checkpoint.stored_as_is(info.name):
+            # A quantised stack (MoE experts) is never dequantised whole: entry by entry, and only
+            # the check that applies to a stack of matrices.
+            reason = _constant_stack(info, sketcher)
+        elif reason is None:
             # The value checks may scan a tensor; its pages go back afterwards so that scanning a
             # whole model does not leave the whole model resident.
             with released(*sketcher.arrays((info.name,))):
@@ -65,6 +69,23 @@ def _by_value(info: TensorInfo, sketcher: Sketcher) -> str | None:
     if sinusoidal(values.reshape(-1, values.shape[-1]).T):
         return "fixed signal-processing basis (DFT/STFT filters): computed, not learned"
     return None
+
+
+def _constant_stack(info: TensorInfo, sketcher: Sketcher) -> str | None:
+    """The constant-tensor check of ``_by_value``, one entry of axis 0 at a time (stops at the first
+    entry that varies, in practice the first)."""
+    first = None
+    for index in range(info.shape[0]):
+        [values] = sketcher.arrays((info.name,), index)
+        flat = np.asarray(values).reshape(-1)
+        if not flat.size:
+            continue
+        first = flat[0] if first is None else first
+        if not np.all(flat == first):
+            return None
+    if first is None or info.numel <= 1:
+        return None
+    return f"constant tensor (every value {float(first):g}): an untouched initialisation"
 
 
 def _rope_frequencies(values: np.ndarray) -> str | None:

@@ -165,14 +165,20 @@ class Checkpoint:
         """The cheapest numeric form of a tensor (entry ``index`` of its first axis when given): the
         stored view for plain dtypes (bf16 stays bf16, so nothing is copied), dequantised float32
         for quantised ones. Streaming code casts per chunk."""
-        info = self.info(name)
-        if info.dtype in SAFETENSORS_DTYPES and not info.note:
-            from .dequant import scale_of
-
-            if scale_of(self._index, info) is None:
-                stored = self._index[name][1].read(name)
-                return stored if index is None else stored[index]
+        if self.stored_as_is(name):
+            stored = self._index[name][1].read(name)
+            return stored if index is None else stored[index]
         return self.read_float(name, index)
+
+    def stored_as_is(self, name: str) -> bool:
+        """Whether ``read_values`` hands out the stored tensor itself (free to read, a view), rather
+        than values it has to compute (dequantise, un-permute)."""
+        info = self.info(name)
+        if info.dtype not in SAFETENSORS_DTYPES or info.note:
+            return False
+        from .dequant import scale_of
+
+        return scale_of(self._index, info) is None
 
     # -- metadata ------------------------------------------------------------------------------
     def metadata_text(self, name: str) -> str | None:
