@@ -100,6 +100,20 @@ class Checkpoint:
         for scale in scale_tensor_names(self.tensors()):
             info, tensor_file = self._index[scale]
             self._index[scale] = (replace(info, aux=True, note="quantisation scale"), tensor_file)
+        from .dequant import mxfp4_tensors
+
+        if (mxfp4 := mxfp4_tensors(self)) is not None:
+            # Each MXFP4 weight is listed where its blocks are; blocks and scales become aux.
+            virtual = {info.name + "_blocks": info for info in mxfp4.infos()}
+            parts = {part.name: name for name, pair in mxfp4.pairs.items() for part in pair}
+            index = {}
+            for name, (info, tensor_file) in self._index.items():
+                if name in virtual:
+                    index[virtual[name].name] = (virtual[name], mxfp4)
+                if name in parts:
+                    info = replace(info, aux=True, note=f"MXFP4 data of {parts[name]}")
+                index[name] = (info, tensor_file)
+            self._index = index
 
     # -- listing -------------------------------------------------------------------------------
     def tensors(self) -> list[TensorInfo]:

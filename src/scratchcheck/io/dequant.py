@@ -1,10 +1,14 @@
-"""Checkpoint-level dequantisation: FP8 (or int8) weights stored beside their scale tensors.
+"""Checkpoint-level dequantisation: weights stored as quantised data beside their scale tensors.
 
-Two conventions are in the wild:
+Three conventions are in the wild:
 - ``X.weight_scale_inv`` (DeepSeek-V3 style): one float per block of the weight, typically 128x128;
   the real weight is ``fp8 * scale_inv`` broadcast over each block.
 - ``X.weight_scale`` (compressed-tensors, FBGEMM): a scalar, per-row ``[out, 1]`` or ``[out]`` scale;
   the real weight is ``q * scale``.
+- ``X_blocks`` + ``X_scales`` (MXFP4, GPT-OSS's experts): uint8 ``[..., G, 16]`` holding two 4-bit
+  e2m1 values per byte (low nibble first) and uint8 ``[..., G]`` exponents, each block of 32 values
+  times ``2 ** (scale - 127)``. ``X`` itself is listed as a tensor of dtype ``MXFP4``; a stack of
+  experts ``[E, out, G, 16]`` is given as ``[E, in, out]``, the layout transformers loads it in.
 The scale may live in another shard, which is why this works on the whole checkpoint.
 """
 
@@ -15,10 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import FormatError
+from .base import TensorFile, TensorInfo
 from .dtypes import is_float8
 
 if TYPE_CHECKING:
-    from .base import Checkpoint, TensorInfo
+    from .base import Checkpoint
 
 SCALE_SUFFIXES = ("_scale_inv", "_scale")
 _QUANTISED = ("I8", "U8")
@@ -101,3 +106,72 @@ def _block_size(
         checkpoint.info(name).file,
         f"tensor {name!r}: block scale {tuple(scale_shape)} does not tile {tuple(shape)}",
     )
+
+
+# e2m1: sign, two exponent bits, one mantissa bit; the 16 codes in order.
+FP4_E2M1 = np.array(
+    [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0], np.float32
+)
+_BLOCKS, _SCALES = "_blocks", "_scales"
+
+
+def mxfp4_tensors(checkpoint: Checkpoint) -> Mxfp4Tensors | None:
+    """The MXFP4 weights of ``checkpoint`` (each ``X_blocks`` with its ``X_scales``), if any."""
+    found = {}
+    for info in checkpoint.tensors():
+        name = info.name.removesuffix(_BLOCKS)
+        scales = name + _SCALES
+        if name == info.name or info.dtype != "U8" or scales not in checkpoint or name in checkpoint:
+            continue
+        scale_info = checkpoint.info(scales)
+        if scale_info.dtype != "U8" or len(info.shape) < 2 or info.shape[-1] != 16:
+            continue
+        if scale_info.shape != info.shape[:-1]:
+            raise FormatError(
+                scale_info.file,
+                f"MXFP4 scales {scales!r} {list(scale_info.shape)} do not match blocks {info.name!r} {list(info.shape)}",
+            )
+        found[name] = (info, scale_info)
+    return Mxfp4Tensors(checkpoint, found) if found else None
+
+
+class Mxfp4Tensors(TensorFile):
+    """The dequantised view of a checkpoint's MXFP4 weights (they have no stored array of their own)."""
+
+    format = "mxfp4"
+
+    def __init__(self, checkpoint: Checkpoint, pairs: dict[str, tuple[TensorInfo, TensorInfo]]) -> None:
+        self.checkpoint = checkpoint
+        self.pairs = pairs
+        self.path = next(iter(pairs.values()))[0].file
+
+    def infos(self) -> list[TensorInfo]:
+        return [self._info(name, blocks, scales) for name, (blocks, scales) in self.pairs.items()]
+
+    @staticmethod
+    def _info(name: str, blocks: TensorInfo, scales: TensorInfo) -> TensorInfo:
+        *rows, groups, _ = blocks.shape
+        shape = (*rows, groups * 32)
+        if len(shape) == 3:
+            shape = (shape[0], shape[2], shape[1])
+        stem = name.rsplit(".", 1)[-1]
+        note = f"MXFP4 from {stem}{_BLOCKS} and {stem}{_SCALES}: e2m1 values x 2^(scale-127) per 32"
+        return TensorInfo(name, shape, "MXFP4", blocks.nbytes + scales.nbytes, blocks.file, note=note)
+
+    def read(self, name: str) -> np.ndarray:
+        return self.read_float(name)
+
+    def read_float(self, name: str, index: int | None = None) -> np.ndarray:
+        blocks_info, scales_info = self.pairs[name]
+        blocks = self.checkpoint.read(blocks_info.name)
+        scales = self.checkpoint.read(scales_info.name)
+        if index is not None:
+            blocks, scales = blocks[index], scales[index]
+        values = np.empty((*blocks.shape[:-1], 32), np.float32)
+        values[..., 0::2] = FP4_E2M1[blocks & 0x0F]
+        values[..., 1::2] = FP4_E2M1[blocks >> 4]
+        values = np.ldexp(values, scales.astype(np.int32)[..., None] - 127)
+        values = values.reshape(*values.shape[:-2], -1)
+        if len(blocks_info.shape) == 4:  # an expert stack [E, out, in]: given as [E, in, out]
+            values = np.swapaxes(values, -1, -2)
+        return values
