@@ -12,6 +12,12 @@ the Hungarian algorithm, and two questions get calibrated answers:
     reference this is an exact symmetry of its distribution (initialisation is i.i.d. per dimension
     and training is equivariant to it), so the observed similarity and the null draws are
     exchangeable; a derivative loses its advantage as soon as the basis is scrambled.
+
+Memory stays bounded on large models: tensors arrive as views (``TensorView`` or arrays) and are
+streamed in row blocks; where the residual stream is wider than ``PROJECTED`` the features are read
+through one fixed random projection of it (Johnson-Lindenstrauss: cosines kept to about
+``1/sqrt(PROJECTED)``), the same for suspect, reference and every null draw, so the null stays
+exact. Experts are read one at a time, every null draw from the same read.
 """
 
 from __future__ import annotations
@@ -19,21 +25,26 @@ from __future__ import annotations
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .arch import ModelLayout
+from .io.mapping import drop_pages
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
 NULL_DRAWS = 16  # residual-basis permutations for the null of the matched similarity
 PROBES = 8  # random residual directions on which head/expert circuits are read
+PROJECTED = 512  # residual widths above this are read through a random projection to this many
+BLOCK = 1 << 22  # elements per streamed row block
 
-Arrays = dict[str, np.ndarray]
-# Build [units, features] from a layer's arrays after permuting the residual basis by ``perm``.
-Featurizer = Callable[[Arrays, np.ndarray | None], np.ndarray]
+# Role -> a layer's tensor: an array, or a view with ``shape`` and ``load()`` read when needed.
+Arrays = Mapping[str, Any]
+# [units, features] of a layer, once per residual-basis permutation (None: the stored basis).
+Featurizer = Callable[[Arrays, list[np.ndarray | None]], Iterator[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -53,17 +64,22 @@ class Matching:
     seconds: float
 
 
-def mlp_features(arrays: Arrays, perm: np.ndarray | None) -> np.ndarray:
-    """Unit u: row u of gate and up, column u of down (all [out, in]), each in the residual basis."""
-    parts = []
-    for role in ("mlp.gate.weight", "mlp.up.weight"):
-        if role in arrays:
-            w = arrays[role]
-            parts.append(w if perm is None else w[:, perm])
-    if "mlp.down.weight" in arrays:
-        w = arrays["mlp.down.weight"]
-        parts.append((w if perm is None else w[perm]).T)
-    return np.concatenate(parts, axis=1)
+def mlp_features(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
+    """Unit u: row u of gate and up, column u of down (all [out, in]), each in the residual basis.
+
+    Permuting the residual basis by ``perm`` and projecting by ``P`` is projecting by ``P[inv]``
+    (``inv`` the inverse permutation), so each draw is one streamed pass over the stored weights."""
+    projection = _projection(_residual_size(arrays))
+    for perm in perms:
+        q = projection if perm is None else projection[np.argsort(perm)]
+        parts = [
+            _rows_times(_load(arrays[role]), q)
+            for role in ("mlp.gate.weight", "mlp.up.weight")
+            if role in arrays
+        ]
+        if "mlp.down.weight" in arrays:
+            parts.append(_cols_times(_load(arrays["mlp.down.weight"]), q))
+        yield np.concatenate(parts, axis=1)
 
 
 def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
@@ -73,7 +89,12 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
     each query head to its key/value group g), so only the residual basis matters.
     """
 
-    def build(arrays: Arrays, perm: np.ndarray | None) -> np.ndarray:
+    def build(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
+        loaded = {role: _float32(_load(w)) for role, w in arrays.items()}
+        for perm in perms:
+            yield one(loaded, perm)
+
+    def one(arrays: dict[str, np.ndarray], perm: np.ndarray | None) -> np.ndarray:
         q, k = arrays.get("attn.q.weight"), arrays.get("attn.k.weight")
         v, o = arrays.get("attn.v.weight"), arrays.get("attn.o.weight")
         d = next(w.shape[1] for w in (q, k, v) if w is not None) if o is None else o.shape[0]
@@ -106,26 +127,73 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
 
 def expert_features(experts: int, seed: int = 0) -> Featurizer:
     """Expert e: Wdown_e Wup_e and Wdown_e Wgate_e on PROBES directions (unchanged by permuting the
-    expert's own units), plus its router row."""
+    expert's own units), plus its router row; rows projected as in ``mlp_features``.
 
-    def build(arrays: Arrays, perm: np.ndarray | None) -> np.ndarray:
+    With the residual basis permuted by ``p`` (inverse ``inv``) the circuit reads
+    ``(Wdown Wup g[inv])[p]``: every draw's probes go through one read of each expert."""
+
+    def build(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
         d = arrays["expert.down.weight.0"].shape[0]
         g = np.random.default_rng(seed).standard_normal((d, PROBES))
-        p = slice(None) if perm is None else perm
-        feats = []
+        probes = np.concatenate([g if p is None else g[np.argsort(p)] for p in perms], axis=1)
+        projection = _projection(d)
+        router = _float32(_load(arrays["router.weight"])) if "router.weight" in arrays else None
+        feats: list[list[np.ndarray]] = [[] for _ in perms]
         for e in range(experts):
-            down = arrays[f"expert.down.weight.{e}"][p]
-            parts = [
-                down @ (arrays[f"expert.{m}.weight.{e}"][:, p] @ g)
+            down = _float32(_load(arrays[f"expert.down.weight.{e}"]))
+            circuits = [
+                down @ (_float32(_load(arrays[f"expert.{m}.weight.{e}"])) @ probes)
                 for m in ("up", "gate")
                 if f"expert.{m}.weight.{e}" in arrays
             ]
-            if "router.weight" in arrays:
-                parts.append(arrays["router.weight"][e, p][:, None])
-            feats.append(np.concatenate([x.ravel() for x in parts]))
-        return np.stack(feats)
+            for t, perm in enumerate(perms):
+                p = slice(None) if perm is None else perm
+                parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
+                if router is not None:
+                    parts.append(projection.T @ router[e, p])
+                feats[t].append(np.concatenate([x.ravel() for x in parts]))
+        for per_draw in feats:
+            yield np.stack(per_draw)
 
     return build
+
+
+def _load(x: Any) -> np.ndarray:
+    return x.load() if hasattr(x, "load") else x
+
+
+def _float32(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def _projection(d: int) -> np.ndarray:
+    """``[d, k]``: the identity up to PROJECTED, else a fixed Gaussian projection (columns ~unit norm)."""
+    if d <= PROJECTED:
+        return np.eye(d, dtype=np.float32)
+    rng = np.random.default_rng(20_241_129)
+    return (rng.standard_normal((d, PROJECTED)) / np.sqrt(PROJECTED)).astype(np.float32)
+
+
+def _rows_times(w: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``w @ q`` streamed over row blocks of ``w`` (a mapped view stays unread until its block)."""
+    out = np.empty((w.shape[0], q.shape[1]), np.float32)
+    step = max(1, BLOCK // max(1, w.shape[1]))
+    for start in range(0, w.shape[0], step):
+        block = w[start : start + step]
+        out[start : start + step] = _float32(block) @ q
+        drop_pages(block)
+    return out
+
+
+def _cols_times(w: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``w.T @ q`` streamed over row blocks of ``w``."""
+    out = np.zeros((q.shape[1], w.shape[1]), np.float32)
+    step = max(1, BLOCK // max(1, w.shape[1]))
+    for start in range(0, w.shape[0], step):
+        block = w[start : start + step]
+        out += q[start : start + step].T @ _float32(block)
+        drop_pages(block)
+    return out.T
 
 
 def match(
@@ -143,22 +211,21 @@ def match(
 
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    fs = _unit_rows(featurize(suspect, None))
+    fs = _unit_rows(next(featurize(suspect, [None])))
     total = fs.shape[0]
     # Large groups: a random subset of suspect units, matched against every reference unit
     # (rectangular assignment, O(k^2 n)); the report states how many were matched.
     picked = np.sort(rng.choice(total, MAX_UNITS, replace=False)) if total > MAX_UNITS else np.arange(total)
     fs = fs[picked]
     d = _residual_size(reference)
-
-    def best(perm: np.ndarray | None) -> tuple[float, np.ndarray]:
-        sim = fs @ _unit_rows(featurize(reference, perm)).T
+    perms = [None] + [rng.permutation(d) for _ in range(draws)]
+    found = []
+    for features in featurize(reference, perms):  # one draw's features in memory at a time
+        n_ref = features.shape[0]
+        sim = fs @ _unit_rows(features).T
         rows, cols = linear_sum_assignment(sim, maximize=True)
-        return float(sim[rows, cols].mean()), cols[np.argsort(rows)]
-
-    observed, cols = best(None)
-    null = [best(rng.permutation(d))[0] for _ in range(draws)]
-    n_ref = _unit_rows(featurize(reference, None)).shape[0]
+        found.append((float(sim[rows, cols].mean()), cols[np.argsort(rows)]))
+    (observed, cols), null = found[0], [similarity for similarity, _ in found[1:]]
     return Matching(
         group=group,
         layer=layer,
@@ -241,8 +308,9 @@ def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list
 
 
 def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> list[Matching]:
-    s: dict[str, np.ndarray] = {}
-    r: dict[str, np.ndarray] = {}
+    # Views, not values: the featurizers read them block by block (experts one at a time).
+    s: dict[str, Any] = {}
+    r: dict[str, Any] = {}
     heads = head_dim = None
     for role, pair in entries:
         key = (
@@ -250,11 +318,9 @@ def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> 
             if role.startswith("expert.") and getattr(pair, "expert", None) is not None
             else role
         )
-        s[key] = np.asarray(pair.suspect.load(), dtype=np.float32)
-        r[key] = np.asarray(pair.reference.load(), dtype=np.float32)
-        if s[key].ndim != 2 or s[key].shape != r[key].shape:
-            s.pop(key), r.pop(key)
+        if len(pair.suspect.shape) != 2 or tuple(pair.suspect.shape) != tuple(pair.reference.shape):
             continue
+        s[key], r[key] = pair.suspect, pair.reference
         if role == "attn.q.weight":
             heads = getattr(pair, "n_heads", None) or _config_heads(suspect)
             head_dim = getattr(pair, "head_dim", None) or (s[key].shape[0] // heads if heads else None)

@@ -96,3 +96,61 @@ def test_large_groups_are_matched_on_a_subset_and_say_so(base, monkeypatch):
     m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
     assert (m.units, m.total, m.reference_units) == (40, 128, 128)
     assert m.matched_similarity > 0.999 and m.similarity.log_p < math.log(1e-6)
+
+
+def test_features_are_the_permuted_weights_up_to_the_projection_width(base):
+    """Below PROJECTED the features are exactly gate[:, p], up[:, p], down[p].T; one pass per draw."""
+    layer = _layer(base)
+    perm = np.random.default_rng(2).permutation(64)
+    got = list(symmetry.mlp_features(layer, [None, perm]))
+    for features, p in zip(got, [np.arange(64), perm], strict=True):
+        expected = np.concatenate(
+            [layer["mlp.gate.weight"][:, p], layer["mlp.up.weight"][:, p], layer["mlp.down.weight"][p].T],
+            axis=1,
+        )
+        np.testing.assert_array_equal(features, expected)
+
+
+def test_wide_residual_streams_are_matched_through_a_projection(base, monkeypatch):
+    """Above PROJECTED (here 16 of 64 dimensions) permuted units are still found, and unrelated
+    layers still match no better than their null."""
+    monkeypatch.setattr(symmetry, "PROJECTED", 16)
+    child = synthetic.fine_tune(synthetic.permute_units(base, 3, heads=8, kv_heads=4), 0.3, seed=4)
+    assert next(symmetry.mlp_features(_layer(child), [None])).shape == (128, 3 * 16)
+    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    assert m.similarity.log_p < math.log(1e-12) and m.matched_similarity > 0.8
+    ps = []
+    for seed in range(30):
+        a = synthetic.llama_decoder(300 + seed, layers=1, hidden=64, intermediate=48)
+        b = synthetic.llama_decoder(400 + seed, layers=1, hidden=64, intermediate=48)
+        ps.append(
+            math.exp(
+                symmetry.match(
+                    _layer(a), _layer(b), symmetry.mlp_features, group="mlp units", seed=seed
+                ).similarity.log_p
+            )
+        )
+    assert min(ps) > 1e-4 and sps.kstest(ps, "uniform").pvalue > 0.01
+
+
+def test_experts_are_read_through_views_one_at_a_time():
+    """Experts arrive as views; each is loaded once for the observed matching and every null draw."""
+    w = synthetic.llama_decoder(1, layers=1, hidden=32, experts=6, expert_intermediate=16)
+    p = "model.layers.0.mlp."
+    loads = []
+
+    class View:
+        def __init__(self, name):
+            self.name, self.shape = name, w[name].shape
+
+        def load(self):
+            loads.append(self.name)
+            return w[self.name]
+
+    arrays = {"router.weight": View(p + "gate.weight")}
+    for e in range(6):
+        for m in ("gate", "up", "down"):
+            arrays[f"expert.{m}.weight.{e}"] = View(f"{p}experts.{e}.{m}_proj.weight")
+    m = symmetry.match(arrays, arrays, symmetry.expert_features(6), group="experts")
+    assert m.identity_fraction == 1.0 and m.similarity.log_p < math.log(1e-6)
+    assert len(loads) == 2 * len(arrays)  # suspect once, reference once (all draws from that read)
