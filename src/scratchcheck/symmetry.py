@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .arch import ModelLayout
-from .io.mapping import drop_pages
+from .io.mapping import drop_pages, released
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
@@ -71,15 +71,19 @@ def mlp_features(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.
     (``inv`` the inverse permutation), so each draw is one streamed pass over the stored weights."""
     projection = _projection(_residual_size(arrays))
     for perm in perms:
-        q = projection if perm is None else projection[np.argsort(perm)]
-        parts = [
-            _rows_times(_load(arrays[role]), q)
-            for role in ("mlp.gate.weight", "mlp.up.weight")
-            if role in arrays
-        ]
-        if "mlp.down.weight" in arrays:
-            parts.append(_cols_times(_load(arrays["mlp.down.weight"]), q))
-        yield np.concatenate(parts, axis=1)
+        # Yielded straight from the call: this frame keeps no reference while the caller works.
+        yield _mlp_pass(arrays, projection if perm is None else projection[np.argsort(perm)])
+
+
+def _mlp_pass(arrays: Arrays, q: np.ndarray) -> np.ndarray:
+    roles = [r for r in ("mlp.gate.weight", "mlp.up.weight", "mlp.down.weight") if r in arrays]
+    units = _units(roles[0], arrays[roles[0]])
+    k = q.shape[1]
+    out = np.empty((units, k * len(roles)), np.float32)
+    for i, role in enumerate(roles):
+        times = _cols_times if role == "mlp.down.weight" else _rows_times
+        out[:, i * k : (i + 1) * k] = times(_load(arrays[role]), q)
+    return out
 
 
 def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
@@ -90,37 +94,40 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
     """
 
     def build(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
-        loaded = {role: _float32(_load(w)) for role, w in arrays.items()}
-        for perm in perms:
-            yield one(loaded, perm)
-
-    def one(arrays: dict[str, np.ndarray], perm: np.ndarray | None) -> np.ndarray:
-        q, k = arrays.get("attn.q.weight"), arrays.get("attn.k.weight")
-        v, o = arrays.get("attn.v.weight"), arrays.get("attn.o.weight")
+        q, k, v, o = (
+            _load(arrays[f"attn.{r}.weight"]) if f"attn.{r}.weight" in arrays else None for r in "qkvo"
+        )
         d = next(w.shape[1] for w in (q, k, v) if w is not None) if o is None else o.shape[0]
         g = np.random.default_rng(seed).standard_normal((d, PROBES))
-        if perm is not None:
-            q, k, v = (None if w is None else w[:, perm] for w in (q, k, v))
-            o = None if o is None else o[perm]
+        # With the residual basis permuted by p (inverse inv) a circuit reads (W g[inv])[p].
+        probes = np.concatenate([g if p is None else g[np.argsort(p)] for p in perms], axis=1)
+        projection = _projection(d)
         kv_heads = (
             max(1, (k if k is not None else v).shape[0] // head_dim)
             if (k is not None or v is not None)
             else 1
         )
         group = max(1, n_heads // kv_heads)
-        feats = []
-        for h in range(n_heads):
-            rows = slice(h * head_dim, (h + 1) * head_dim)
-            kv = slice((h // group) * head_dim, (h // group + 1) * head_dim)
-            parts = []
-            if q is not None and k is not None:
-                parts.append(q[rows].T @ (k[kv] @ g))
-            if o is not None and v is not None:
-                parts.append(o[:, rows] @ (v[kv] @ g))
-            elif q is not None:
-                parts.append(q[rows].T)
-            feats.append(np.concatenate([p.ravel() for p in parts]))
-        return np.stack(feats)
+        feats: list[list[np.ndarray]] = [[] for _ in perms]
+        with released(*(w for w in (q, k, v, o) if w is not None)):  # pages back once read
+            for h in range(n_heads):
+                rows = slice(h * head_dim, (h + 1) * head_dim)
+                kv = slice((h // group) * head_dim, (h // group + 1) * head_dim)
+                circuits, plain = [], None
+                if q is not None and k is not None:
+                    circuits.append(_float32(q[rows]).T @ (_float32(k[kv]) @ probes))
+                if o is not None and v is not None:
+                    circuits.append(_float32(o[:, rows]) @ (_float32(v[kv]) @ probes))
+                elif q is not None:
+                    plain = _float32(q[rows]).T
+                for t, perm in enumerate(perms):
+                    p = slice(None) if perm is None else perm
+                    parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
+                    if plain is not None:
+                        parts.append(projection.T @ plain[p])
+                    feats[t].append(np.concatenate([x.ravel() for x in parts]))
+        for per_draw in feats:
+            yield np.stack(per_draw)
 
     return build
 
@@ -140,12 +147,14 @@ def expert_features(experts: int, seed: int = 0) -> Featurizer:
         router = _float32(_load(arrays["router.weight"])) if "router.weight" in arrays else None
         feats: list[list[np.ndarray]] = [[] for _ in perms]
         for e in range(experts):
-            down = _float32(_load(arrays[f"expert.down.weight.{e}"]))
-            circuits = [
-                down @ (_float32(_load(arrays[f"expert.{m}.weight.{e}"])) @ probes)
-                for m in ("up", "gate")
+            stored = {
+                m: _load(arrays[f"expert.{m}.weight.{e}"])
+                for m in ("down", "up", "gate")
                 if f"expert.{m}.weight.{e}" in arrays
-            ]
+            }
+            with released(*stored.values()):
+                down = _float32(stored["down"])
+                circuits = [down @ (_float32(stored[m]) @ probes) for m in ("up", "gate") if m in stored]
             for t, perm in enumerate(perms):
                 p = slice(None) if perm is None else perm
                 parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
@@ -222,9 +231,13 @@ def match(
     found = []
     for features in featurize(reference, perms):  # one draw's features in memory at a time
         n_ref = features.shape[0]
-        sim = fs @ _unit_rows(features).T
-        rows, cols = linear_sum_assignment(sim, maximize=True)
-        found.append((float(sim[rows, cols].mean()), cols[np.argsort(rows)]))
+        units = _unit_rows(features)
+        del features
+        cost = fs @ units.T
+        del units
+        np.negative(cost, out=cost)
+        rows, cols = linear_sum_assignment(cost)  # minimising -similarity: no copy made for maximize
+        found.append((-float(cost[rows, cols].mean()), cols[np.argsort(rows)]))
     (observed, cols), null = found[0], [similarity for similarity, _ in found[1:]]
     return Matching(
         group=group,
@@ -243,10 +256,11 @@ def match(
 
 def _unit_rows(features: np.ndarray) -> np.ndarray:
     """Rows centred and scaled to unit length, so that their products are cosines."""
-    x = np.asarray(features, dtype=np.float64)
-    x = x - x.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
+    x = np.array(features, dtype=np.float64)  # one copy, then in place: features can be large
+    x -= x.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]  # np.linalg.norm would square a copy
+    x /= np.where(norms > 0, norms, 1.0)
+    return x
 
 
 def _residual_size(arrays: Arrays) -> int:
