@@ -98,10 +98,7 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
             _load(arrays[f"attn.{r}.weight"]) if f"attn.{r}.weight" in arrays else None for r in "qkvo"
         )
         d = next(w.shape[1] for w in (q, k, v) if w is not None) if o is None else o.shape[0]
-        g = np.random.default_rng(seed).standard_normal((d, PROBES))
-        # With the residual basis permuted by p (inverse inv) a circuit reads (W g[inv])[p].
-        probes = np.concatenate([g if p is None else g[np.argsort(p)] for p in perms], axis=1)
-        projection = _projection(d)
+        probes, projection = _probes(d, seed, perms), _projection(d)
         kv_heads = (
             max(1, (k if k is not None else v).shape[0] // head_dim)
             if (k is not None or v is not None)
@@ -113,19 +110,14 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
             for h in range(n_heads):
                 rows = slice(h * head_dim, (h + 1) * head_dim)
                 kv = slice((h // group) * head_dim, (h // group + 1) * head_dim)
-                circuits, plain = [], None
+                circuits, plain = [], []
                 if q is not None and k is not None:
                     circuits.append(_float32(q[rows]).T @ (_float32(k[kv]) @ probes))
                 if o is not None and v is not None:
                     circuits.append(_float32(o[:, rows]) @ (_float32(v[kv]) @ probes))
                 elif q is not None:
-                    plain = _float32(q[rows]).T
-                for t, perm in enumerate(perms):
-                    p = slice(None) if perm is None else perm
-                    parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
-                    if plain is not None:
-                        parts.append(projection.T @ plain[p])
-                    feats[t].append(np.concatenate([x.ravel() for x in parts]))
+                    plain.append(_float32(q[rows]).T)
+                _add_unit(feats, perms, projection, circuits, plain)
         for per_draw in feats:
             yield np.stack(per_draw)
 
@@ -141,9 +133,7 @@ def expert_features(experts: int, seed: int = 0) -> Featurizer:
 
     def build(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
         d = arrays["expert.down.weight.0"].shape[0]
-        g = np.random.default_rng(seed).standard_normal((d, PROBES))
-        probes = np.concatenate([g if p is None else g[np.argsort(p)] for p in perms], axis=1)
-        projection = _projection(d)
+        probes, projection = _probes(d, seed, perms), _projection(d)
         router = _float32(_load(arrays["router.weight"])) if "router.weight" in arrays else None
         feats: list[list[np.ndarray]] = [[] for _ in perms]
         for e in range(experts):
@@ -155,16 +145,35 @@ def expert_features(experts: int, seed: int = 0) -> Featurizer:
             with released(*stored.values()):
                 down = _float32(stored["down"])
                 circuits = [down @ (_float32(stored[m]) @ probes) for m in ("up", "gate") if m in stored]
-            for t, perm in enumerate(perms):
-                p = slice(None) if perm is None else perm
-                parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
-                if router is not None:
-                    parts.append(projection.T @ router[e, p])
-                feats[t].append(np.concatenate([x.ravel() for x in parts]))
+            _add_unit(feats, perms, projection, circuits, [] if router is None else [router[e]])
         for per_draw in feats:
             yield np.stack(per_draw)
 
     return build
+
+
+def _probes(d: int, seed: int, perms: list[np.ndarray | None]) -> np.ndarray:
+    """PROBES random residual directions, once per draw side by side: with the residual basis
+    permuted by p (inverse inv) a circuit ``W g`` reads ``(W g[inv])[p]``, so every draw's circuits
+    come from one product with the stored ``W``."""
+    g = np.random.default_rng(seed).standard_normal((d, PROBES))
+    return np.concatenate([g if p is None else g[np.argsort(p)] for p in perms], axis=1)
+
+
+def _add_unit(
+    feats: list[list[np.ndarray]],
+    perms: list[np.ndarray | None],
+    projection: np.ndarray,
+    circuits: list[np.ndarray],
+    rows: list[np.ndarray],
+) -> None:
+    """Append one unit's features for every draw: draw t's block of each circuit (from ``_probes``)
+    and each array in ``rows``, whose first axis is the residual stream, permuted and projected."""
+    for t, perm in enumerate(perms):
+        p = slice(None) if perm is None else perm
+        parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
+        parts += [projection.T @ x[p] for x in rows]
+        feats[t].append(np.concatenate([x.ravel() for x in parts]))
 
 
 def _load(x: Any) -> np.ndarray:

@@ -55,7 +55,7 @@ def _by_value(info: TensorInfo, sketcher: Sketcher) -> str | None:
     if sketch.constant and info.numel > 1:
         first = np.asarray(values).reshape(-1)[0]
         if np.all(np.asarray(values) == first):
-            return f"constant tensor (every value {float(first):g}): an untouched initialisation"
+            return _constant(first)
     if info.numel > _MAX_SCAN or sketch.max_abs > 1.0 + 1e-3:
         return None
     if values.ndim == 1:
@@ -83,9 +83,11 @@ def _constant_stack(info: TensorInfo, sketcher: Sketcher) -> str | None:
         first = flat[0] if first is None else first
         if not np.all(flat == first):
             return None
-    if first is None or info.numel <= 1:
-        return None
-    return f"constant tensor (every value {float(first):g}): an untouched initialisation"
+    return None if first is None or info.numel <= 1 else _constant(first)
+
+
+def _constant(value: float) -> str:
+    return f"constant tensor (every value {float(value):g}): an untouched initialisation"
 
 
 def _rope_frequencies(values: np.ndarray) -> str | None:

@@ -2,8 +2,8 @@
 
 One stored tensor gives one entry, or several when it is fused (QKV, gate/up) or stacked (MoE
 experts: llama.cpp's ``[E, out, in]``, and the ``[E, in, out]`` of GPT-OSS and Llama 4, whose fused
-gate/up halves are concatenated (Llama 4) or alternate column by column (GPT-OSS)). Roles use the spellings agreed with the statistics (``attn.q.weight``, ``mlp.up.weight``,
-``expert.gate.weight``...); a tensor no rule knows gets a generic role: its name inside the component
+gate/up halves are concatenated (Llama 4) or alternate column by column (GPT-OSS)). Roles use the
+spellings agreed with the statistics (``attn.q.weight``, ``mlp.up.weight``, ``expert.gate.weight``...); a tensor no rule knows gets a generic role: its name inside the component
 with the block index replaced by ``{i}``, so two models that name it alike still pair.
 """
 

@@ -41,6 +41,10 @@ class MappedFile:
     def _address(self) -> int:
         return self._base.__array_interface__["data"][0] if self._base is not None else 0
 
+    def offset_of(self, view: np.ndarray) -> int:
+        """File offset of ``view``'s first element (a view on this mapping)."""
+        return view.__array_interface__["data"][0] - self._address()
+
     def view(self, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         """An array over bytes ``[offset, offset + itemsize * prod(shape))`` of the file."""
         count = int(np.prod(shape, dtype=np.int64))
@@ -124,7 +128,7 @@ def gather(view: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
     if found is None or view.dtype.hasobject:
         return np.asarray(view[index])
     mapped = found[0]
-    address = view.__array_interface__["data"][0] - mapped._address()
+    address = mapped.offset_of(view)
     offsets = address + sum(
         np.asarray(i, dtype=np.int64) * s for i, s in zip(index, view.strides, strict=True)
     )
@@ -142,7 +146,7 @@ def take_rows(view: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if found is None or view.dtype.hasobject or not view.flags.c_contiguous or view.ndim < 1:
         return np.asarray(view[rows])
     mapped = found[0]
-    start = view.__array_interface__["data"][0] - mapped._address()
+    start = mapped.offset_of(view)
     row_bytes = view.itemsize * math.prod(view.shape[1:])
     offsets = start + np.asarray(rows, dtype=np.int64).ravel() * row_bytes
     data = mapped.pread(offsets, row_bytes)

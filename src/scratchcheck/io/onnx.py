@@ -3,10 +3,11 @@
 Exporters put weights in several places: ``graph.initializer`` (most), ``Constant`` nodes and
 initializers inside the bodies of ``If``/``Loop``/``Scan`` (weights used on one branch only),
 ``sparse_initializer`` and sparse ``Constant`` values (densified on read: zeros where nothing is
-stored), and external-data files beside the model (any model over 2 GB). All of them are listed here; external
-data is memory-mapped, with its offset and length checked against the file, and its path must stay
-inside the model's folder. Tensors embedded in the protobuf are in memory once the model is parsed
-(protobuf cannot be mapped); models big enough for that to matter use external data anyway.
+stored), and external-data files beside the model (any model over 2 GB). All of them are listed
+here; external data is memory-mapped, with its offset and length checked against the file, and its
+path must stay inside the model's folder. Tensors embedded in the protobuf are in memory once the
+model is parsed (protobuf cannot be mapped); models big enough for that to matter use external
+data anyway.
 
 Weight-only quantised exports store ``W`` as int8 plus scales. Two patterns are recognised:
 ``DequantizeLinear(x, scale[, zero_point])`` on an int8/uint8 initializer (QDQ exports), and
