@@ -180,3 +180,29 @@ def test_a_user_mapping_file_adds_components_and_roles(tmp_path):
             "speech.frontend.conv.weight",
             "speech.layers.{i}.mix.weight",
         }
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ({"match": "w", "role": "mlp.up.weight", "layout": "unstack"}, "unknown layout 'unstack'"),
+        (
+            {
+                "match": "w",
+                "role": "expert.{part}.weight",
+                "layout": "unstack_experts_gate_up",
+                "interleaved_for": "gpt_oss",
+            },
+            "'interleaved_for' must be a list of model types",
+        ),
+    ],
+)
+def test_a_mapping_file_with_a_bad_rule_is_a_one_line_error(tmp_path, rule, problem):
+    from scratchcheck.arch.conventions import load_conventions
+    from scratchcheck.errors import FormatError
+
+    mapping = tmp_path / "bad.json"
+    mapping.write_text(json.dumps({"family": "bad", "block": [rule]}))
+    with pytest.raises(FormatError, match=problem) as caught:
+        load_conventions(mapping)
+    assert "bad.json" in str(caught.value) and "\n" not in str(caught.value)
