@@ -512,7 +512,7 @@ def summary(rows: list[Row]) -> dict:
     null = [r for r in rows if r.truth == "independent"]
     floor = min((r.p for r in null), default=1.0)
     null_lm = [r.p_lm for r in null if r.p_lm is not None and not r.case.startswith("VLM")]
-    from scratchcheck import stats
+    from scratchcheck.evidence import stats
 
     panel = [r.screening for r in null if r.screening is not None and r.case.startswith("base")]
     derived_screen = [r.screening for r in derived if r.screening is not None]

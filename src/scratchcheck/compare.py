@@ -11,9 +11,10 @@ from . import __version__
 from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .errors import UsageError
+from .evidence.metrics import PairMetrics, pair_metrics
+from .evidence.verdict import assess, finalize, tensor_evidence, tensor_record
 from .io import Checkpoint, open_model
 from .metadata import compare_metadata
-from .metrics import PairMetrics, pair_metrics
 from .results import (
     SCHEMA,
     VERDICTS,
@@ -24,7 +25,6 @@ from .results import (
     ModelSummary,
     TensorComparison,
 )
-from .verdict import assess, finalize, tensor_evidence, tensor_record
 
 
 class Progress(Protocol):

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .arch import ModelLayout
-from .io.mapping import drop_pages, released
+from ..arch import ModelLayout
+from ..io.mapping import drop_pages, released
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from scratchcheck import stats
-from scratchcheck.metrics import pair_metrics
+from scratchcheck.evidence import stats
+from scratchcheck.evidence.metrics import pair_metrics
 
 
 def _p(ev: stats.Evidence) -> float:

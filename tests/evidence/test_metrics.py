@@ -4,8 +4,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from scratchcheck import metrics
-from scratchcheck.metrics import pair_metrics, pearson
+from scratchcheck.evidence import metrics
+from scratchcheck.evidence.metrics import pair_metrics, pearson
 
 
 def test_pearson_is_exact_for_tensors_with_a_large_common_offset():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from scratchcheck import symmetry, synthetic
+from scratchcheck import synthetic
+from scratchcheck.evidence import units
 
 
 def _layer(weights: dict, i: int = 0) -> dict:
@@ -30,17 +31,17 @@ def base():
 
 def test_permuted_units_are_found_and_the_matching_is_not_the_identity(base):
     child = synthetic.fine_tune(synthetic.permute_units(base, 3, heads=8, kv_heads=4), 0.3, seed=4)
-    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    m = units.match(_layer(child), _layer(base), units.mlp_features, group="mlp units")
     assert m.similarity.log_p < math.log(1e-12)
     assert m.matched_similarity > 0.9 > 0.5 > m.null_similarity
     assert m.identity_fraction < 0.05 and m.identity.log_p > math.log(1e-3)
-    heads = symmetry.match(_heads(child), _heads(base), symmetry.head_features(8, 8), group="attention heads")
+    heads = units.match(_heads(child), _heads(base), units.head_features(8, 8), group="attention heads")
     assert heads.similarity.log_p < math.log(1e-6) and heads.identity_fraction < 1.0
 
 
 def test_an_unpermuted_fine_tune_matches_itself(base):
     child = synthetic.fine_tune(base, 0.5, seed=5)
-    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    m = units.match(_layer(child), _layer(base), units.mlp_features, group="mlp units")
     assert m.identity_fraction == 1.0
     assert m.identity.log_p == pytest.approx(-math.lgamma(129))  # exactly 1/128!
 
@@ -57,7 +58,7 @@ def test_heads_survive_a_rotation_inside_each_head(base):
         for h in (2 * g, 2 * g + 1):
             o[:, h * 8 : (h + 1) * 8] = o[:, h * 8 : (h + 1) * 8] @ rot.T
     rotated = {**w, "attn.v.weight": v, "attn.o.weight": o}
-    m = symmetry.match(rotated, w, symmetry.head_features(8, 8), group="attention heads")
+    m = units.match(rotated, w, units.head_features(8, 8), group="attention heads")
     assert m.identity_fraction == 1.0 and m.matched_similarity > 0.999
 
 
@@ -66,7 +67,7 @@ def test_unrelated_layers_are_not_matched_beyond_chance():
     for seed in range(40):
         a = synthetic.llama_decoder(100 + seed, layers=1, hidden=32, intermediate=48)
         b = synthetic.llama_decoder(200 + seed, layers=1, hidden=32, intermediate=48)
-        m = symmetry.match(_layer(a), _layer(b), symmetry.mlp_features, group="mlp units", seed=seed)
+        m = units.match(_layer(a), _layer(b), units.mlp_features, group="mlp units", seed=seed)
         assert m.matched_similarity > 0.1  # matching always finds something ...
         ps.append(math.exp(m.similarity.log_p))
     assert min(ps) > 1e-4  # ... but never more than its null does
@@ -85,15 +86,15 @@ def test_experts_are_matched_as_wholes():
         return out
 
     order = np.array([3, 0, 5, 1, 2, 4])  # no expert keeps its place
-    m = symmetry.match(arrays(order), arrays(np.arange(6)), symmetry.expert_features(6), group="experts")
+    m = units.match(arrays(order), arrays(np.arange(6)), units.expert_features(6), group="experts")
     assert m.matched_similarity > 0.999 and m.identity_fraction == 0.0
     assert m.similarity.log_p < math.log(1e-6)
 
 
 def test_large_groups_are_matched_on_a_subset_and_say_so(base, monkeypatch):
-    monkeypatch.setattr(symmetry, "MAX_UNITS", 40)
+    monkeypatch.setattr(units, "MAX_UNITS", 40)
     child = synthetic.permute_units(base, 8, heads=8, kv_heads=4)
-    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    m = units.match(_layer(child), _layer(base), units.mlp_features, group="mlp units")
     assert (m.units, m.total, m.reference_units) == (40, 128, 128)
     assert m.matched_similarity > 0.999 and m.similarity.log_p < math.log(1e-6)
 
@@ -102,7 +103,7 @@ def test_features_are_the_permuted_weights_up_to_the_projection_width(base):
     """Below PROJECTED the features are exactly gate[:, p], up[:, p], down[p].T; one pass per draw."""
     layer = _layer(base)
     perm = np.random.default_rng(2).permutation(64)
-    got = list(symmetry.mlp_features(layer, [None, perm]))
+    got = list(units.mlp_features(layer, [None, perm]))
     for features, p in zip(got, [np.arange(64), perm], strict=True):
         expected = np.concatenate(
             [layer["mlp.gate.weight"][:, p], layer["mlp.up.weight"][:, p], layer["mlp.down.weight"][p].T],
@@ -114,10 +115,10 @@ def test_features_are_the_permuted_weights_up_to_the_projection_width(base):
 def test_wide_residual_streams_are_matched_through_a_projection(base, monkeypatch):
     """Above PROJECTED (here 16 of 64 dimensions) permuted units are still found, and unrelated
     layers still match no better than their null."""
-    monkeypatch.setattr(symmetry, "PROJECTED", 16)
+    monkeypatch.setattr(units, "PROJECTED", 16)
     child = synthetic.fine_tune(synthetic.permute_units(base, 3, heads=8, kv_heads=4), 0.3, seed=4)
-    assert next(symmetry.mlp_features(_layer(child), [None])).shape == (128, 3 * 16)
-    m = symmetry.match(_layer(child), _layer(base), symmetry.mlp_features, group="mlp units")
+    assert next(units.mlp_features(_layer(child), [None])).shape == (128, 3 * 16)
+    m = units.match(_layer(child), _layer(base), units.mlp_features, group="mlp units")
     assert m.similarity.log_p < math.log(1e-12) and m.matched_similarity > 0.8
     ps = []
     for seed in range(30):
@@ -125,8 +126,8 @@ def test_wide_residual_streams_are_matched_through_a_projection(base, monkeypatc
         b = synthetic.llama_decoder(400 + seed, layers=1, hidden=64, intermediate=48)
         ps.append(
             math.exp(
-                symmetry.match(
-                    _layer(a), _layer(b), symmetry.mlp_features, group="mlp units", seed=seed
+                units.match(
+                    _layer(a), _layer(b), units.mlp_features, group="mlp units", seed=seed
                 ).similarity.log_p
             )
         )
@@ -151,6 +152,6 @@ def test_experts_are_read_through_views_one_at_a_time():
     for e in range(6):
         for m in ("gate", "up", "down"):
             arrays[f"expert.{m}.weight.{e}"] = View(f"{p}experts.{e}.{m}_proj.weight")
-    m = symmetry.match(arrays, arrays, symmetry.expert_features(6), group="experts")
+    m = units.match(arrays, arrays, units.expert_features(6), group="experts")
     assert m.identity_fraction == 1.0 and m.similarity.log_p < math.log(1e-6)
     assert len(loads) == 2 * len(arrays)  # suspect once, reference once (all draws from that read)

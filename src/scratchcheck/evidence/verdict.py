@@ -3,7 +3,7 @@
 Per suspect component and reference, ``assess`` runs three kinds of test, each with a known null:
 the coordinate test of every learned tensor pair (``stats.coordinate_test``), the diagonal of each
 i x j layer matrix (``stats.layer_diagonal_test``), and unit matching under the network's
-symmetries (``symmetry.match``). Coordinate tests are summed (size-weighted Stouffer, with the
+symmetries (``units.match``). Coordinate tests are summed (size-weighted Stouffer, with the
 null correlation of vectors that share a basis); the test families are then joined by the Cauchy
 method, which stays valid when tests are dependent (they read the same two models). ``finalize``
 then controls the
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import stats, symmetry
-from .align import Alignment
-from .arch import ModelLayout
+from ..align import Alignment
+from ..arch import ModelLayout
+from ..results import ComponentComparison, LayerMatrix, NotComparable, TensorComparison, TestResult
+from . import stats, units
 from .metrics import PairMetrics
-from .results import ComponentComparison, LayerMatrix, NotComparable, TensorComparison, TestResult
 
 ALPHA_DERIVED = 1e-6  # family-wise p (after Holm) below which a component is called derived
 ALPHA_SOME = 1e-3  # below this, some evidence that is not enough: inconclusive
@@ -183,7 +183,7 @@ def assess(
                 log_ps.append(ev.log_p)
         for value, role in _std_curves(rows):
             tests.append(replace(screening(value), name=f"screening: std-curve correlation ({role})"))
-        matchings = symmetry.match_component(pairs, suspect)
+        matchings = units.match_component(pairs, suspect)
         for result in _matching_results(matchings):
             tests.append(result)
             log_ps.append(result.detail["log_p"])
@@ -331,7 +331,7 @@ def _within_conversion(r: TensorComparison, e: TensorEvidence) -> bool:
 
 def _kind(
     rows: list[TensorComparison],
-    matchings: list[symmetry.Matching],
+    matchings: list[units.Matching],
     matrices: list[LayerMatrix],
     not_comparable: list[NotComparable],
     suspect: ModelLayout,
@@ -464,7 +464,7 @@ def _layer_result(matrix: LayerMatrix, ev: stats.Evidence, stride: int, offset: 
     )
 
 
-def _matching_results(matchings: list[symmetry.Matching]) -> list[TestResult]:
+def _matching_results(matchings: list[units.Matching]) -> list[TestResult]:
     out = []
     groups = sorted({m.group for m in matchings})
     for group in groups:
@@ -489,7 +489,7 @@ def _matching_results(matchings: list[symmetry.Matching]) -> list[TestResult]:
                     statistic=statistics.mean(m.matched_similarity for m in ms),
                     p_value=stats.p_of(sim),
                     null="matched similarity between unrelated weights: the same Hungarian matching "
-                    f"against the reference with its residual basis randomly permuted ({symmetry.NULL_DRAWS} "
+                    f"against the reference with its residual basis randomly permuted ({units.NULL_DRAWS} "
                     "draws per layer, Student prediction interval), Cauchy-combined across layers",
                     n=len(ms),
                     detail={"log_p": sim, "log10_p": stats.log10_p(sim), "layers": per_layer},
@@ -582,7 +582,7 @@ def _std_curves(rows: list[tuple[TensorComparison, TensorEvidence]]) -> list[tup
     """Per role with three or more layers: the correlation of the two per-layer std curves."""
     curves: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     for r, e in rows:
-        role, layer = symmetry.canonical(r.role, r.layer, r.suspect)
+        role, layer = units.canonical(r.role, r.layer, r.suspect)
         if layer is not None and math.isfinite(e.std_suspect) and math.isfinite(e.std_reference):
             curves[role].append((layer, e.std_suspect, e.std_reference))
     out = []

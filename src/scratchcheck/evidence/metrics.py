@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io.mapping import drop_pages, released, take_rows
+from ..io.mapping import drop_pages, released, take_rows
 
 CHUNK = 1 << 18  # elements per streaming step: 2 MiB per float64 chunk, cache-friendly
 SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
