@@ -10,7 +10,9 @@ import click
 from ..errors import ScratchcheckError
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
+from .index_cmd import index_command
 from .inspect_cmd import inspect_command
+from .registry_cmd import registry_group
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -28,6 +30,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(inspect_command)
 cli.add_command(compare_command)
 cli.add_command(demo_command)
+cli.add_command(registry_group)
+cli.add_command(index_command)
 
 
 def main(argv: list[str] | None = None) -> None:

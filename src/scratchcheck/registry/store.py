@@ -158,7 +158,7 @@ class Registry:
                 existing = self._entry_where("content_hash = ?", content_hash)
                 if existing is not None:
                     return Added(existing, created=False)
-                taken = self._entry_where("name = ?", name)
+                taken = self.find_name(name)
                 if taken is not None:
                     raise UsageError(
                         self.path,
@@ -228,13 +228,16 @@ class Registry:
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, name: str) -> Entry:
-        entry = self._entry_where("name = ?", name)
+        entry = self.find_name(name)
         if entry is None:
             raise NotFoundError(self.path, f"no entry named {name!r} in the registry")
         return entry
 
     def find(self, content_hash: str) -> Entry | None:
         return self._entry_where("content_hash = ?", content_hash)
+
+    def find_name(self, name: str) -> Entry | None:
+        return self._entry_where("name = ?", name)
 
     def entries(self) -> list[Entry]:
         return list(self._entries("1 ORDER BY name"))

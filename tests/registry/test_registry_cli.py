@@ -1,0 +1,67 @@
+"""``scratchcheck registry ...`` end to end: list, show, remove, export/import, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+from scratchcheck.registry.store import Registry
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scratchcheck", *args], capture_output=True, text=True)
+
+
+def _filled(path):
+    with Registry(path) as reg:
+        reg.add([b"aaa"], name="alpha", source="org/alpha", license="mit", params=1_500_000)
+        reg.add([b"bbbb"], name="beta", source="/models/beta", parents=["alpha"])
+
+
+def test_list_show_remove(tmp_path):
+    db = tmp_path / "r.sqlite"
+    _filled(db)
+    listed = run("registry", "list", "--json", "--registry", str(db))
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["schema"] == "scratchcheck.registry-list/1"
+    assert [(e["name"], e["params"], e["parents"]) for e in data["entries"]] == [
+        ("alpha", 1_500_000, []),
+        ("beta", 0, ["alpha"]),
+    ]
+    table = run("registry", "list", "--registry", str(db)).stdout
+    assert "alpha" in table and "1.5M" in table and "2 entries" in table
+    shown = run("registry", "show", "beta", "--registry", str(db)).stdout
+    assert "declared parents" in shown and "alpha" in shown and "/models/beta" in shown
+    assert run("registry", "remove", "alpha", "--registry", str(db)).returncode == 0
+    assert [
+        e["name"]
+        for e in json.loads(run("registry", "list", "--json", "--registry", str(db)).stdout)["entries"]
+    ] == ["beta"]
+
+
+def test_export_then_import_into_another_registry(tmp_path):
+    db, other, bundle = tmp_path / "r.sqlite", tmp_path / "o.sqlite", tmp_path / "b.tar"
+    _filled(db)
+    assert "exported 2 entries" in run("registry", "export", str(bundle), "--registry", str(db)).stdout
+    first = run("registry", "import", str(bundle), "--registry", str(other))
+    assert first.stdout.startswith("2 added, 0 duplicate content, 0 name conflict(s)"), first.stderr
+    again = run("registry", "import", str(bundle), "--registry", str(other))
+    assert again.stdout.startswith("0 added, 2 duplicate content")
+
+
+def test_errors_are_one_line_naming_the_file(tmp_path):
+    db = tmp_path / "r.sqlite"
+    _filled(db)
+    for args, fragment in [
+        (("registry", "show", "gamma"), "no entry named 'gamma'"),
+        (("registry", "remove", "gamma"), "no entry named 'gamma'"),
+        (("registry", "import", str(tmp_path / "missing.tar")), "missing.tar: no such bundle"),
+        (("registry", "export", str(tmp_path / "no" / "b.tar")), "no such folder"),
+    ]:
+        result = run(*args, "--registry", str(db))
+        assert result.returncode == 2, result
+        assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+    not_db = tmp_path / "x.sqlite"
+    not_db.write_text("hello" * 1000)
+    result = run("registry", "list", "--registry", str(not_db))
+    assert result.returncode == 2 and "x.sqlite: not a scratchcheck registry" in result.stderr
