@@ -13,7 +13,8 @@ from .arch import ModelLayout, layout
 from .errors import UsageError
 from .evidence.metrics import PairMetrics, pair_metrics
 from .evidence.verdict import assess, finalize, tensor_evidence, tensor_record
-from .io import Checkpoint, open_model
+from .fingerprint.compared import full_size_coverage, sampled_sides, sampling_statement
+from .io import Checkpoint
 from .metadata import compare_metadata
 from .results import (
     SCHEMA,
@@ -48,15 +49,17 @@ def compare(
 ) -> ComparisonReport:
     """Compare a suspect checkpoint with one or more references, component by component."""
     with ExitStack() as stack:
-        s_layout = layout(_open(suspect, stack, allow_network))
+        opened = [_open(source, stack, allow_network) for source in [suspect, *references]]
+        sampled = sampled_sides(opened)
+        s_layout = layout(opened[0])
         chosen = _chosen_components(s_layout, component)
         records: list[TensorComparison] = []
         assessments = []
         ref_summaries = []
         coverage: list[Coverage] = []
         metadata: dict[str, dict] = {}
-        for source in references:
-            r_layout = layout(_open(source, stack, allow_network))
+        for checkpoint in opened[1:]:
+            r_layout = layout(checkpoint)
             name = str(r_layout.checkpoint.path)
             ref_summaries.append(summarise(r_layout))
             alignment = align(s_layout, r_layout, component=component)
@@ -72,11 +75,14 @@ def compare(
             coverage.append(measure_coverage(s_layout, r_layout, alignment, name))
             # Metadata is its own evidence channel: reported beside the weights, never mixed in.
             metadata[name] = compare_metadata(s_layout.checkpoint, r_layout.checkpoint).to_dict()
-            assessments.extend(
+            ref_assessments = [
                 a
                 for a in assess(s_layout, r_layout, alignment, ref_records, name, evidence)
                 if a.draft.suspect_component in chosen
-            )
+            ]
+            if sampled is not None:
+                ref_assessments = [full_size_coverage(a, alignment) for a in ref_assessments]
+            assessments.extend(ref_assessments)
         # Multiple-testing control spans every component and reference, so verdicts come last.
         candidates, warnings = finalize(assessments)
         components = best_per_component(candidates)
@@ -92,6 +98,7 @@ def compare(
             version=__version__,
             coverage=coverage,
             metadata=metadata,
+            sampled=sampling_statement(sampled, s_layout.checkpoint, records) if sampled else None,
         )
 
 
@@ -105,9 +112,9 @@ def _chosen_components(model: ModelLayout, component: str | None) -> set[str]:
 
 
 def _open(source: ModelSource, stack: ExitStack, allow_network: bool) -> Checkpoint:
-    if isinstance(source, Checkpoint):
-        return source
-    return stack.enter_context(open_model(source, allow_network=allow_network))
+    from .fingerprint import open_source
+
+    return open_source(source, stack, allow_network=allow_network)
 
 
 def _measure(pair: TensorPair, progress: Progress | None) -> PairMetrics | None:

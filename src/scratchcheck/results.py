@@ -174,6 +174,8 @@ class ComparisonReport:
     metadata: dict[str, Any] | None = None
     version: str = ""
     coverage: list[Coverage] = field(default_factory=list)  # one per reference
+    # Set when a side was a fingerprint: which sides, elements kept, the power the sampling costs.
+    sampled: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)

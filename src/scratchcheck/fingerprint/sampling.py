@@ -1,0 +1,158 @@
+"""Which elements of a tensor a fingerprint keeps: positions chosen by a keyed hash of each index.
+
+Every axis is sampled on its own: index ``i`` of an axis is kept when the top ``shift`` bits of
+``splitmix64(i + key)`` are zero, so about ``n / 2**shift`` of ``n`` indices survive. The choice
+depends on the index, the key and the shift only, and ``shift`` depends on the axis length only.
+Hence two tensors of one shape keep the same positions, a tensor with rows added or removed at the
+end keeps the same shared rows, and a sparser choice is always a subset of a denser one (nested).
+The coordinate test on the kept sub-tensor is then an exact test on those elements.
+
+The row axis (second to last) keeps at most 1/32 of its indices, so reading whole kept rows reads
+at most ~3% of a large tensor; axes in front of it (stacked experts) are kept whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+DEFAULT_KEY = 0x5C7A7C4EC4F1  # fixed, so that fingerprints made anywhere choose alike
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The sampling parameters; two fingerprints compare only if their plans are equal."""
+
+    key: int = DEFAULT_KEY
+    axis_target: int = 32  # indices kept per sampled axis, between axis_target and 2 * axis_target
+    whole_below: int = 1 << 20  # tensors with fewer elements are stored whole (4 MiB as float32)
+    row_min_shift: int = 5  # the row axis keeps at most 1/32 of its indices: bounded bytes read
+    min_kept: int = 2  # an axis keeps at least this many indices (a shorter axis is kept whole)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hash": "splitmix64", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(**{k: v for k, v in data.items() if k != "hash"})
+
+
+DEFAULT_PLAN = Plan()
+
+_M64 = (1 << 64) - 1
+
+Positions = tuple[np.ndarray, ...]
+
+
+def keyed_hash(index: np.ndarray, key: int = DEFAULT_KEY) -> np.ndarray:
+    """splitmix64 of ``index + key`` (uint64): a fixed, well-mixed hash of each index."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(index, dtype=np.uint64) + np.uint64(key & _M64)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def axis_shift(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> int:
+    """How sparsely axis ``axis`` of length ``n`` is sampled: keep about ``n / 2**shift``."""
+    if axis < ndim - 2:
+        return 0  # a stack (experts): every entry kept, each sampled the same way
+    shift = max(0, int(math.floor(math.log2(max(n, 1) / plan.axis_target))))
+    return max(shift, plan.row_min_shift) if axis == ndim - 2 else shift
+
+
+def axis_positions(n: int, shift: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
+    """Sorted indices of ``range(n)`` kept at ``shift``; the shift is lowered until ``min_kept`` survive."""
+    if shift == 0 or n <= plan.min_kept:
+        return np.arange(n, dtype=np.int64)
+    top = keyed_hash(np.arange(n, dtype=np.uint64), plan.key)
+    while shift > 0:
+        kept = np.flatnonzero((top >> np.uint64(64 - shift)) == 0)
+        if kept.size >= plan.min_kept:
+            return kept.astype(np.int64)
+        shift -= 1
+    return np.arange(n, dtype=np.int64)
+
+
+def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Positions | None:
+    """Kept indices per axis, or None when the tensor is stored whole (small, or a scalar)."""
+    if not shape or math.prod(shape) < plan.whole_below:
+        return None
+    return tuple(axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape))
+
+
+def sample(view: np.ndarray, plan: Plan = DEFAULT_PLAN) -> tuple[Positions | None, np.ndarray]:
+    """Positions and values kept from ``view`` (any array: mapped, in memory, dequantised).
+
+    Reads go through ``io.mapping.take_rows`` when the view is a mapped tensor, one kept row at a
+    time, so only the kept rows are read."""
+    from ..io.mapping import take_rows
+
+    positions = sample_positions(tuple(view.shape), plan)
+    if positions is None:
+        return None, np.array(view)
+    leading = np.ix_(*positions[:-1]) if len(positions) > 1 else ()
+    flat_rows = np.ravel_multi_index(leading, view.shape[:-1]).ravel() if leading else None
+    if flat_rows is None:
+        return positions, np.asarray(view[positions[0]])
+    rows = take_rows(view.reshape(-1, view.shape[-1]), flat_rows)
+    kept = rows[:, positions[-1]]
+    return positions, kept.reshape(*(p.size for p in positions))
+
+
+def _as_rows(shape: tuple[int, ...], positions: Positions) -> tuple[tuple[int, ...], Positions]:
+    """A vector read as one row, so that every tensor is rows of its last axis."""
+    if len(shape) == 1:
+        return (1, shape[0]), (np.zeros(1, dtype=np.int64), positions[0])
+    return shape, positions
+
+
+def row_ranges(
+    shape: tuple[int, ...], itemsize: int, positions: Positions, offset: int = 0
+) -> list[tuple[int, int]]:
+    """Byte ranges ``[start, stop)`` holding the kept elements: per kept row, the span from its first
+    to its last kept column. Sorted; see :func:`coalesce`."""
+    shape, positions = _as_rows(shape, positions)
+    last = positions[-1]
+    first, span = int(last[0]), int(last[-1] - last[0] + 1)
+    rows = np.ravel_multi_index(np.ix_(*positions[:-1]), shape[:-1]).ravel().astype(np.int64)
+    starts = offset + (rows * shape[-1] + first) * itemsize
+    return [(int(s), int(s) + span * itemsize) for s in starts]
+
+
+def coalesce(ranges: list[tuple[int, int]], gap: int = 0) -> list[tuple[int, int]]:
+    """Sorted ranges merged where they touch or lie within ``gap`` bytes of each other."""
+    merged: list[list[int]] = []
+    for start, stop in sorted(ranges):
+        if merged and start <= merged[-1][1] + gap:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return [(a, b) for a, b in merged]
+
+
+def values_from_ranges(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    positions: Positions,
+    fetched: list[tuple[int, bytes]],
+    offset: int = 0,
+) -> np.ndarray:
+    """The kept sub-tensor from bytes fetched at sorted, coalesced ranges ``(start, data)``."""
+    itemsize = np.dtype(dtype).itemsize
+    kept_shape = tuple(p.size for p in positions)
+    starts = np.array([s for s, _ in fetched], dtype=np.int64)
+    wanted = row_ranges(shape, itemsize, positions, offset)
+    _, rows_positions = _as_rows(shape, positions)
+    last = rows_positions[-1]
+    picks = ((last - last[0]) * itemsize)[:, None] + np.arange(itemsize)
+    out = np.empty((len(wanted), last.size), dtype=dtype)
+    for r, (start, _) in enumerate(wanted):
+        base, data = fetched[int(np.searchsorted(starts, start, side="right")) - 1]
+        raw = np.frombuffer(data, dtype=np.uint8, offset=start - base)
+        out[r] = raw[picks.ravel()].view(dtype)
+    return out.reshape(kept_shape)
