@@ -8,20 +8,19 @@ import pytest
 
 from scratchcheck.errors import FormatError
 from scratchcheck.registry.bundle import export_bundle, import_bundle
+from scratchcheck.registry.sources import add_source
 from scratchcheck.registry.store import Registry
 
 
 def _registry(path, items):
     reg = Registry(path)
-    for name, data in items:
-        reg.add(
-            [data], name=name, source=f"org/{name}", license="apache-2.0", params=len(data), parents=["root"]
-        )
+    for name, fp in items:
+        add_source(reg, str(fp), name=name, license="apache-2.0", parents=["root"])
     return reg
 
 
-def test_round_trip_keeps_metadata_and_bytes(tmp_path):
-    with _registry(tmp_path / "a.sqlite", [("x", b"xx"), ("y", b"yyy")]) as src:
+def test_round_trip_keeps_metadata_and_bytes(tmp_path, fingerprints):
+    with _registry(tmp_path / "a.sqlite", [("x", fingerprints["x"]), ("y", fingerprints["y"])]) as src:
         assert export_bundle(src, tmp_path / "b.tar") == 2
         with Registry(tmp_path / "c.sqlite") as dst:
             summary = import_bundle(dst, tmp_path / "b.tar")
@@ -39,26 +38,27 @@ def test_round_trip_keeps_metadata_and_bytes(tmp_path):
                 assert dst.fingerprint_path(b).read_bytes() == src.fingerprint_path(a).read_bytes()
 
 
-def test_merge_reports_duplicates_and_conflicts(tmp_path):
-    with _registry(tmp_path / "a.sqlite", [("x", b"xx"), ("y", b"yyy"), ("z", b"zz")]) as src:
+def test_merge_reports_duplicates_and_conflicts(tmp_path, fingerprints):
+    fp = fingerprints
+    with _registry(tmp_path / "a.sqlite", [("x", fp["x"]), ("y", fp["y"]), ("z", fp["z"])]) as src:
         export_bundle(src, tmp_path / "b.tar")
-    with _registry(tmp_path / "c.sqlite", [("x-copy", b"xx"), ("y", b"different")]) as dst:
+    with _registry(tmp_path / "c.sqlite", [("x-copy", fp["x"]), ("y", fp["z"])]) as dst:
         summary = import_bundle(dst, tmp_path / "b.tar")
-        assert summary.added == ["z"]
-        assert summary.duplicates == [("x", "x-copy")]
+        assert summary.added == []
+        assert summary.duplicates == [("x", "x-copy"), ("z", "y")]
         assert summary.conflicts == ["y"]
-        assert [e.name for e in dst.entries()] == ["x-copy", "y", "z"]
+        assert [e.name for e in dst.entries()] == ["x-copy", "y"]  # z's content is here as y
 
 
-def test_export_of_named_entries_only(tmp_path):
-    with _registry(tmp_path / "a.sqlite", [("x", b"xx"), ("y", b"yyy")]) as src:
+def test_export_of_named_entries_only(tmp_path, fingerprints):
+    with _registry(tmp_path / "a.sqlite", [("x", fingerprints["x"]), ("y", fingerprints["y"])]) as src:
         assert export_bundle(src, tmp_path / "b.tar", ["y"]) == 1
     with Registry(tmp_path / "c.sqlite") as dst:
         assert import_bundle(dst, tmp_path / "b.tar").added == ["y"]
 
 
-def test_a_tampered_bundle_adds_nothing(tmp_path):
-    with _registry(tmp_path / "a.sqlite", [("x", b"xx"), ("y", b"yyy")]) as src:
+def test_a_tampered_bundle_adds_nothing(tmp_path, fingerprints):
+    with _registry(tmp_path / "a.sqlite", [("x", fingerprints["x"]), ("y", fingerprints["y"])]) as src:
         export_bundle(src, tmp_path / "b.tar")
         y_hash = src.get("y").content_hash
     # rewrite the bundle with y's bytes changed
@@ -67,7 +67,7 @@ def test_a_tampered_bundle_adds_nothing(tmp_path):
     with tarfile.open(tmp_path / "bad.tar", "w") as tar:
         for member, data in members:
             if y_hash in member.name:
-                data = b"YYY"
+                data = data[:-1] + bytes([data[-1] ^ 1])
             tar.addfile(member, io.BytesIO(data))
     with Registry(tmp_path / "c.sqlite") as dst:
         with pytest.raises(FormatError, match="bad.tar: entry 'y': its fingerprint does not match"):
@@ -102,3 +102,13 @@ def test_not_a_tar(tmp_path):
         pytest.raises(FormatError, match="b.tar: not a registry bundle"),
     ):
         import_bundle(dst, tmp_path / "b.tar")
+
+
+def test_a_file_that_is_no_fingerprint_is_refused(tmp_path):
+    with Registry(tmp_path / "a.sqlite") as src:
+        src.add([b"not a fingerprint"], name="junk")
+        export_bundle(src, tmp_path / "b.tar")
+    with Registry(tmp_path / "c.sqlite") as dst:
+        with pytest.raises(FormatError, match="b.tar: entry 'junk': "):
+            import_bundle(dst, tmp_path / "b.tar")
+        assert dst.entries() == []

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+from scratchcheck.registry.sources import add_source
 from scratchcheck.registry.store import Registry
 
 
@@ -11,27 +12,29 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "scratchcheck", *args], capture_output=True, text=True)
 
 
-def _filled(path):
+def _filled(path, fingerprints):
     with Registry(path) as reg:
-        reg.add([b"aaa"], name="alpha", source="org/alpha", license="mit", params=1_500_000)
-        reg.add([b"bbbb"], name="beta", source="/models/beta", parents=["alpha"])
+        add_source(reg, str(fingerprints["x"]), name="alpha", license="mit")
+        add_source(reg, str(fingerprints["y"]), name="beta", parents=["alpha"])
 
 
-def test_list_show_remove(tmp_path):
+def test_list_show_remove(tmp_path, fingerprints):
     db = tmp_path / "r.sqlite"
-    _filled(db)
+    _filled(db, fingerprints)
     listed = run("registry", "list", "--json", "--registry", str(db))
     assert listed.returncode == 0, listed.stderr
     data = json.loads(listed.stdout)
     assert data["schema"] == "scratchcheck.registry-list/1"
-    assert [(e["name"], e["params"], e["parents"]) for e in data["entries"]] == [
-        ("alpha", 1_500_000, []),
-        ("beta", 0, ["alpha"]),
+    tiny = data["entries"][0]["params"]
+    assert tiny > 10_000
+    assert [(e["name"], e["params"], e["license"], e["parents"]) for e in data["entries"]] == [
+        ("alpha", tiny, "mit", []),
+        ("beta", tiny, None, ["alpha"]),
     ]
     table = run("registry", "list", "--registry", str(db)).stdout
-    assert "alpha" in table and "1.5M" in table and "2 entries" in table
+    assert "alpha" in table and "mit" in table and "2 entries" in table
     shown = run("registry", "show", "beta", "--registry", str(db)).stdout
-    assert "declared parents" in shown and "alpha" in shown and "/models/beta" in shown
+    assert "declared parents" in shown and "alpha" in shown and str(fingerprints["y"]) in shown
     assert run("registry", "remove", "alpha", "--registry", str(db)).returncode == 0
     assert [
         e["name"]
@@ -39,9 +42,9 @@ def test_list_show_remove(tmp_path):
     ] == ["beta"]
 
 
-def test_export_then_import_into_another_registry(tmp_path):
+def test_export_then_import_into_another_registry(tmp_path, fingerprints):
     db, other, bundle = tmp_path / "r.sqlite", tmp_path / "o.sqlite", tmp_path / "b.tar"
-    _filled(db)
+    _filled(db, fingerprints)
     assert "exported 2 entries" in run("registry", "export", str(bundle), "--registry", str(db)).stdout
     first = run("registry", "import", str(bundle), "--registry", str(other))
     assert first.stdout.startswith("2 added, 0 duplicate content, 0 name conflict(s)"), first.stderr
@@ -49,9 +52,9 @@ def test_export_then_import_into_another_registry(tmp_path):
     assert again.stdout.startswith("0 added, 2 duplicate content")
 
 
-def test_errors_are_one_line_naming_the_file(tmp_path):
+def test_errors_are_one_line_naming_the_file(tmp_path, fingerprints):
     db = tmp_path / "r.sqlite"
-    _filled(db)
+    _filled(db, fingerprints)
     for args, fragment in [
         (("registry", "show", "gamma"), "no entry named 'gamma'"),
         (("registry", "remove", "gamma"), "no entry named 'gamma'"),

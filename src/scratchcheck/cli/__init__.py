@@ -13,6 +13,7 @@ from .demo_cmd import demo_command
 from .index_cmd import index_command
 from .inspect_cmd import inspect_command
 from .registry_cmd import registry_group
+from .scan_cmd import scan_command
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -32,6 +33,7 @@ cli.add_command(compare_command)
 cli.add_command(demo_command)
 cli.add_command(registry_group)
 cli.add_command(index_command)
+cli.add_command(scan_command)
 
 
 def main(argv: list[str] | None = None) -> None:

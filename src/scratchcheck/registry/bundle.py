@@ -2,7 +2,8 @@
 
 A bundle is an uncompressed tar: ``bundle.json`` (schema ``scratchcheck.registry-bundle/1``: every
 entry's metadata and content hash) followed by one ``blobs/<sha256>.scfp`` per entry. Import checks
-every hash before adding anything, so a damaged bundle adds nothing; content already registered
+every hash, and that every file is a fingerprint, before adding anything, so a damaged bundle adds
+nothing; content already registered
 (under any name) is a duplicate, and a name held by other content is a conflict; both are reported
 and skipped. Members are read by name, never extracted, so a hostile tar cannot write outside.
 """
@@ -16,11 +17,12 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError, NotFoundError, UsageError
+from ..errors import FormatError, NotFoundError, ScratchcheckError, UsageError
+from .sources import Fingerprinted, describe
 from .store import Entry, Registry
 
 BUNDLE_SCHEMA = "scratchcheck.registry-bundle/1"
@@ -71,36 +73,51 @@ def import_bundle(registry: Registry, path: str | os.PathLike[str]) -> ImportSum
         raise NotFoundError(path, "no such bundle") from None
     except tarfile.TarError as exc:
         raise FormatError(path, f"not a registry bundle ({exc})") from None
-    with tar:
+    with tar, tempfile.TemporaryDirectory(prefix="scratchcheck-import-") as tmp:
         entries = _read_index(tar, path)
-        for entry in entries:  # a damaged bundle adds nothing
-            digest = hashlib.sha256()
-            for chunk in _chunks(tar, entry, path):
-                digest.update(chunk)
-            if digest.hexdigest() != entry.content_hash:
-                raise FormatError(path, f"entry {entry.name!r}: its fingerprint does not match its sha256")
+        staged = [_stage(tar, entry, path, Path(tmp)) for entry in entries]  # a damaged bundle adds nothing
         summary = ImportSummary()
-        for entry in entries:
-            known = registry.find(entry.content_hash)
+        for entry, (file, made) in zip(entries, staged, strict=True):
+            known = registry.find(entry.content_hash, made.model_hash)
             if known is not None:
                 summary.duplicates.append((entry.name, known.name))
                 continue
             try:
-                registry.add(
-                    _chunks(tar, entry, path),
+                registry.add_file(
+                    file,
                     name=entry.name,
                     source=entry.source,
                     revision=entry.revision,
                     license=entry.license,
-                    params=entry.params,
+                    params=made.params,
                     source_key=entry.source_key,
                     parents=entry.parents,
+                    shapes=made.shapes,
+                    model_hash=made.model_hash,
+                    added=entry.added,
                 )
             except UsageError:
                 summary.conflicts.append(entry.name)
                 continue
             summary.added.append(entry.name)
     return summary
+
+
+def _stage(tar: tarfile.TarFile, entry: Entry, path: Path, folder: Path) -> tuple[Path, Fingerprinted]:
+    """The entry's file copied out and checked: its hash, and that it opens as a fingerprint."""
+    digest = hashlib.sha256()
+    staged = folder / f"{entry.content_hash}.scfp"
+    with staged.open("wb") as out:
+        for chunk in _chunks(tar, entry, path):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != entry.content_hash:
+        raise FormatError(path, f"entry {entry.name!r}: its fingerprint does not match its sha256")
+    try:
+        made = describe(entry.source, staged)
+    except ScratchcheckError as exc:
+        raise FormatError(path, f"entry {entry.name!r}: {exc.problem}") from None
+    return staged, replace(made, data=b"")  # the bytes stay on disk until added
 
 
 def _read_index(tar: tarfile.TarFile, path: Path) -> list[Entry]:
@@ -127,9 +144,11 @@ def _entry(item: Any, i: int, path: Path) -> Entry:
     parents = item.get("parents", [])
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
         raise FormatError(path, f"entry {i}: parents is not a list of names")
-    optional = {k: item.get(k) for k in ("revision", "license", "source_key")}
+    optional = {k: item.get(k) for k in ("revision", "license", "source_key", "model_hash")}
     if not all(v is None or isinstance(v, str) for v in optional.values()):
-        raise FormatError(path, f"entry {i}: revision, license and source_key must be strings or null")
+        raise FormatError(
+            path, f"entry {i}: revision, license, source_key and model_hash must be strings or null"
+        )
     return Entry(**{k: item[k] for k in _FIELDS}, **optional, parents=parents)
 
 

@@ -79,7 +79,13 @@ def _record(registry: Registry, result: Fingerprinted, key: str, summary: IndexS
         name = str(Path(result.source).resolve()) if Path(result.source).exists() else result.source
     try:
         added = registry.add(
-            [result.data], name=name, source=result.source, params=result.params, source_key=key
+            [result.data],
+            name=name,
+            source=result.source,
+            params=result.params,
+            source_key=key,
+            shapes=result.shapes,
+            model_hash=result.model_hash,
         )
     except UsageError as exc:
         registry.record_failure(result.source, exc.problem)

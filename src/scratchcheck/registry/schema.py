@@ -19,7 +19,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 revision TEXT,
                 license TEXT,
                 params INTEGER NOT NULL DEFAULT 0,
-                source_key TEXT
+                source_key TEXT,
+                model_hash TEXT UNIQUE
             )""",
             "CREATE INDEX entries_by_source_key ON entries (source_key)",
             """CREATE TABLE parents (
@@ -32,6 +33,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 error TEXT NOT NULL,
                 at TEXT NOT NULL
             )""",
+        ],
+    ),
+    (
+        2,
+        [
+            # The scan's candidate filter: normalised view shapes of every fingerprint (candidates.py).
+            """CREATE TABLE shapes (
+                key TEXT NOT NULL,
+                name TEXT NOT NULL REFERENCES entries (name) ON DELETE CASCADE ON UPDATE CASCADE,
+                PRIMARY KEY (key, name)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX shapes_by_name ON shapes (name)",
         ],
     ),
 ]

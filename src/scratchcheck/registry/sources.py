@@ -8,13 +8,15 @@ registry holds exactly the files ``scratchcheck fingerprint`` writes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NotFoundError, ScratchcheckError
+from .candidates import shape_keys
 from .store import Added, Registry
 
 FINGERPRINT_SUFFIX = ".scfp"
@@ -27,6 +29,8 @@ class Fingerprinted:
     source: str
     data: bytes = b""
     params: int = 0
+    shapes: list[str] = field(default_factory=list)  # candidates.shape_keys
+    model_hash: str | None = None
     error: str | None = None
 
 
@@ -56,32 +60,51 @@ def default_name(source: str) -> str:
     return source
 
 
-def fingerprint_bytes(source: str) -> tuple[bytes, int]:
-    """The fingerprint file of ``source`` (a model, or an existing ``.scfp``) and the model's parameters."""
-    from ..fingerprint import fingerprint, read_fingerprint
+def fingerprint_bytes(source: str) -> Fingerprinted:
+    """The fingerprint file of ``source`` (a model, or an existing ``.scfp``) and what the registry
+    records of it; errors are raised."""
+    from ..fingerprint import fingerprint, is_fingerprint
 
     path = Path(source)
-    if source.endswith(FINGERPRINT_SUFFIX):
+    if is_fingerprint(source):
         if not path.is_file():
             raise NotFoundError(path, "no such fingerprint file")
-        with read_fingerprint(path) as checkpoint:  # refuses anything that is not a fingerprint
-            return path.read_bytes(), checkpoint.num_params
+        return describe(source, path)  # opening it refuses anything that is not a fingerprint
     with tempfile.TemporaryDirectory(prefix="scratchcheck-fingerprint-") as tmp:
         out = Path(tmp) / f"fingerprint{FINGERPRINT_SUFFIX}"
         fingerprint(source, out)
-        with read_fingerprint(out) as checkpoint:
-            return out.read_bytes(), checkpoint.num_params
+        return describe(source, out)
+
+
+def describe(source: str, path: Path) -> Fingerprinted:
+    """The fingerprint file at ``path`` as the registry records it (a ``FormatError`` if it is none)."""
+    from ..fingerprint import open_fingerprint
+
+    with open_fingerprint(path) as checkpoint:
+        return Fingerprinted(
+            source,
+            path.read_bytes(),
+            checkpoint.num_params,
+            sorted(shape_keys(checkpoint)),
+            model_hash(checkpoint.fingerprint.header),
+        )
+
+
+def model_hash(header: dict) -> str:
+    """SHA-256 of what a fingerprint holds of the weights (every tensor's name, shape, dtype and the
+    hash of its kept values), so the same model fingerprinted from two paths is one entry."""
+    held = [(t["name"], t["shape"], t["dtype"], t["sha256"]) for t in header["tensors"]]
+    return hashlib.sha256(json.dumps(held).encode()).hexdigest()
 
 
 def fingerprint_source(source: str) -> Fingerprinted:
     """``fingerprint_bytes`` for a batch worker: every error comes back as text, never raised."""
     try:
-        data, params = fingerprint_bytes(source)
+        return fingerprint_bytes(source)
     except ScratchcheckError as exc:
         return Fingerprinted(source, error=str(exc))
     except Exception as exc:  # a bug or a worker-side surprise: recorded, the batch goes on
         return Fingerprinted(source, error=f"{type(exc).__name__}: {exc}")
-    return Fingerprinted(source, data, params)
 
 
 def add_source(
@@ -93,15 +116,17 @@ def add_source(
     parents: Iterable[str] = (),
 ) -> Added:
     """Register a model (fingerprinted here) or an existing ``.scfp`` file under ``name``."""
-    data, params = fingerprint_bytes(source)
+    made = fingerprint_bytes(source)
     return registry.add(
-        [data],
+        [made.data],
         name=name or default_name(source),
         source=source,
         license=license,
-        params=params,
+        params=made.params,
         source_key=source_key(source),
         parents=parents,
+        shapes=made.shapes,
+        model_hash=made.model_hash,
     )
 
 

@@ -44,7 +44,8 @@ class Entry:
     revision: str | None = None
     license: str | None = None
     params: int = 0  # parameters of the model
-    source_key: str | None = None  # what the source looked like when indexed (see index.source_key)
+    source_key: str | None = None  # what the source looked like when indexed (sources.source_key)
+    model_hash: str | None = None  # SHA-256 of the weights the fingerprint holds (sources.model_hash)
     parents: list[str] = field(default_factory=list)  # declared parents, by registry name
 
 
@@ -146,16 +147,21 @@ class Registry:
         params: int = 0,
         source_key: str | None = None,
         parents: Iterable[str] = (),
+        shapes: Iterable[str] = (),
+        model_hash: str | None = None,
+        added: str | None = None,
     ) -> Added:
         """Register the fingerprint whose bytes are ``chunks`` under ``name``.
 
-        The same content already registered (under any name) is not added again: the existing entry
-        comes back with ``created=False``. A name already taken by other content is a ``UsageError``.
+        The same content already registered under any name (the same file, or a fingerprint of the
+        same weights: ``model_hash``) is not added again: the existing entry comes back with
+        ``created=False``. A name already taken by other content is a ``UsageError``. ``added`` keeps
+        an entry's original date (bundles); by default it is now.
         """
         tmp, content_hash, size = self._write_temp(chunks)
         try:
             with self._write() as db:
-                existing = self._entry_where("content_hash = ?", content_hash)
+                existing = self.find(content_hash, model_hash)
                 if existing is not None:
                     return Added(existing, created=False)
                 taken = self.find_name(name)
@@ -171,22 +177,46 @@ class Registry:
                 final.parent.mkdir(exist_ok=True)
                 os.replace(tmp, final)
                 _fsync_dir(final.parent)
-                added = _now()
+                added = added or _now()
                 db.execute(
                     "INSERT INTO entries (name, content_hash, size, added, source, revision, license,"
-                    " params, source_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (name, content_hash, size, added, source, revision, license, params, source_key),
+                    " params, source_key, model_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        content_hash,
+                        size,
+                        added,
+                        source,
+                        revision,
+                        license,
+                        params,
+                        source_key,
+                        model_hash,
+                    ),
                 )
                 unique_parents = list(dict.fromkeys(parents))
                 db.executemany(
                     "INSERT INTO parents (name, parent) VALUES (?, ?)", [(name, p) for p in unique_parents]
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO shapes (key, name) VALUES (?, ?)", [(k, name) for k in shapes]
                 )
                 if source:
                     db.execute("DELETE FROM failures WHERE source = ?", (source,))
         finally:
             tmp.unlink(missing_ok=True)
         entry = Entry(
-            name, content_hash, size, added, source, revision, license, params, source_key, unique_parents
+            name,
+            content_hash,
+            size,
+            added,
+            source,
+            revision,
+            license,
+            params,
+            source_key,
+            model_hash,
+            unique_parents,
         )
         return Added(entry, created=True)
 
@@ -233,14 +263,34 @@ class Registry:
             raise NotFoundError(self.path, f"no entry named {name!r} in the registry")
         return entry
 
-    def find(self, content_hash: str) -> Entry | None:
-        return self._entry_where("content_hash = ?", content_hash)
+    def find(self, content_hash: str, model_hash: str | None = None) -> Entry | None:
+        """The entry with this fingerprint file, or (when given) a fingerprint of these weights."""
+        found = self._entry_where("content_hash = ?", content_hash)
+        if found is None and model_hash is not None:
+            found = self._entry_where("model_hash = ?", model_hash)
+        return found
 
     def find_name(self, name: str) -> Entry | None:
         return self._entry_where("name = ?", name)
 
     def entries(self) -> list[Entry]:
         return list(self._entries("1 ORDER BY name"))
+
+    def shapes(self, name: str) -> set[str]:
+        """The entry's shape keys (``candidates.shape_keys``)."""
+        return {k for (k,) in self._db.execute("SELECT key FROM shapes WHERE name = ?", (name,))}
+
+    def sharing_shapes(self, keys: Iterable[str]) -> list[Entry]:
+        """Every entry with at least one of ``keys``: the scan's candidates."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (key TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(k,) for k in keys])
+        return list(
+            self._entries("name IN (SELECT DISTINCT name FROM shapes JOIN wanted USING (key)) ORDER BY name")
+        )
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM entries").fetchone()[0]
 
     def source_keys(self) -> set[str]:
         rows = self._db.execute("SELECT source_key FROM entries WHERE source_key IS NOT NULL")
@@ -262,7 +312,7 @@ class Registry:
 
     def _entries(self, condition: str, *args: str) -> Iterator[Entry]:
         rows = self._db.execute(
-            "SELECT name, content_hash, size, added, source, revision, license, params, source_key"
+            "SELECT name, content_hash, size, added, source, revision, license, params, source_key, model_hash"
             f" FROM entries WHERE {condition}",
             args,
         ).fetchall()

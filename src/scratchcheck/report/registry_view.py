@@ -49,6 +49,7 @@ def render_entry(entry: Entry, fingerprint: str, console: Console) -> None:
         ("parameters", f"{fmt.params(entry.params)} ({entry.params:,})"),
         ("fingerprint", f"{fingerprint} ({entry.size:,} bytes)"),
         ("sha256", entry.content_hash),
+        ("weights sha256", entry.model_hash or "n/a"),
     ]
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
