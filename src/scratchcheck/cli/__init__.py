@@ -10,6 +10,7 @@ import click
 from ..errors import ScratchcheckError
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
+from .fingerprint_cmd import fingerprint_command, verify_command
 from .inspect_cmd import inspect_command
 
 EXIT_BAD_INPUT = 2
@@ -28,6 +29,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(inspect_command)
 cli.add_command(compare_command)
 cli.add_command(demo_command)
+cli.add_command(fingerprint_command)
+cli.add_command(verify_command)
 
 
 def main(argv: list[str] | None = None) -> None:
