@@ -1,16 +1,17 @@
-"""Miniature models large enough that a fingerprint samples them (with a small ``whole_below``)."""
+"""Fixtures of the fingerprint tests; the miniature models live in ``fp_models`` beside this file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 
-from scratchcheck import synthetic
-from scratchcheck.fingerprint import Plan
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# Tensors of 16K elements and more are sampled, so 256-wide miniatures exercise the sampler.
-PLAN = Plan(whole_below=1 << 14)
+from fp_models import decoder  # noqa: E402
 
-
-def decoder(seed: int):
-    return synthetic.llama_decoder(seed, layers=4, hidden=256, heads=8, kv_heads=2, intermediate=512, vocab=1024)
+from scratchcheck import synthetic  # noqa: E402
 
 
 @pytest.fixture(scope="package")

@@ -10,6 +10,7 @@ import click
 from ..errors import ScratchcheckError
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
+from .fingerprint_cmd import fingerprint_command, verify_command
 from .index_cmd import index_command
 from .inspect_cmd import inspect_command
 from .registry_cmd import registry_group
@@ -31,6 +32,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(inspect_command)
 cli.add_command(compare_command)
 cli.add_command(demo_command)
+cli.add_command(fingerprint_command)
+cli.add_command(verify_command)
 cli.add_command(registry_group)
 cli.add_command(index_command)
 cli.add_command(scan_command)

@@ -12,9 +12,9 @@ checks a model against one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io.base import Checkpoint
 from .build import build
@@ -32,6 +32,9 @@ from .format import (
 from .sampling import DEFAULT_PLAN, Plan, sample, sample_positions
 from .verify import Verification, verify_checkpoint
 
+if TYPE_CHECKING:
+    from ..compare import Progress
+
 ModelSource = str | os.PathLike[str] | Checkpoint
 
 
@@ -42,7 +45,7 @@ def fingerprint(
     full_hash: bool = False,
     allow_network: bool = False,
     plan: Plan = DEFAULT_PLAN,
-    progress: Callable[[int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Fingerprint:
     """The fingerprint of ``model`` (a path, Hugging Face id, ``hf://`` or ``https://`` URL, or an
     open checkpoint), written atomically to ``output`` when given."""

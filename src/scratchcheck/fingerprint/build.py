@@ -10,8 +10,7 @@ when the fingerprint is compared.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,9 +19,11 @@ from ..io.base import Checkpoint, TensorInfo
 from ..io.dtypes import SAFETENSORS_DTYPES, dtype_name
 from ..io.mapping import locate
 from . import sampling
-from .format import SCHEMA, Fingerprint
+from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint
 
-MAX_METADATA_FILE = 8 * 1024 * 1024  # bytes; larger metadata files are recorded by hash only
+if TYPE_CHECKING:
+    from ..compare import Progress
+
 MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size is stored whole
 HASH_CHUNK = 64 * 1024 * 1024
 
@@ -34,7 +35,7 @@ def build(
     full_hash: bool = False,
     source: str | None = None,
     scan_values: bool = True,
-    progress: Callable[[int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Fingerprint:
     """The fingerprint of ``checkpoint``. ``scan_values`` looks for non-learned tensors by value
     (reads sketches; off for remote models, where only names count); ``full_hash`` also hashes
@@ -46,6 +47,8 @@ def build(
     reasons = _nonlearned(model, scan_values)
     files = {info.name: f for f in checkpoint.files for info in f.infos()}
     records, arrays = [], {}
+    if progress is not None:
+        progress.start(sum(i.nbytes for i in checkpoint.weights()), f"fingerprint {checkpoint.path.name}")
     for info in checkpoint.weights():
         reason = reasons.get(info.name)
         whole = reason is not None and info.numel <= MAX_WHOLE_NONLEARNED
@@ -75,7 +78,7 @@ def build(
             record["full_sha256"] = full
         records.append(record)
         if progress is not None:
-            progress(read, info.name)
+            progress.advance(info.nbytes, info.name)
     metadata, meta_records = _metadata(checkpoint)
     header = {
         "schema": SCHEMA,

@@ -33,6 +33,7 @@ SCHEMA = "scratchcheck.fingerprint/1"
 HEADER_KEY = "scratchcheck.fingerprint"
 FILE_PREFIX = "__file__/"
 SUFFIX = ".scfp"
+MAX_METADATA_FILE = 8 * 1024 * 1024  # bytes; larger metadata files are recorded by hash only
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,20 @@ def read(path: str | Path) -> Fingerprint:
             relative = name[len(FILE_PREFIX) :]
             if relative.startswith("/") or ".." in relative.split("/") or "\\" in relative:
                 raise FormatError(path, f"metadata file name {relative!r} is not a safe relative path")
-            try:
-                files[relative] = zlib.decompress(st.read(name).tobytes())
-            except zlib.error:
-                raise FormatError(path, f"metadata file {relative!r} is corrupt") from None
+            files[relative] = _inflate(st.read(name).tobytes(), path, relative)
     return Fingerprint(header, arrays, files)
+
+
+def _inflate(data: bytes, path: Path, name: str) -> bytes:
+    """A stored metadata file, refusing corrupt data and anything inflating past MAX_METADATA_FILE."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, MAX_METADATA_FILE + 1)
+    except zlib.error:
+        raise FormatError(path, f"metadata file {name!r} is corrupt") from None
+    if len(out) > MAX_METADATA_FILE or inflater.unconsumed_tail:
+        raise FormatError(path, f"metadata file {name!r} inflates beyond {MAX_METADATA_FILE} bytes")
+    return out
 
 
 @cache

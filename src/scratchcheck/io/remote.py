@@ -9,6 +9,7 @@ into a temporary folder that goes away when the checkpoint is closed.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import tempfile
@@ -85,7 +86,7 @@ class HttpRangeFile:
                 if exc.code < 500 or attempt >= RETRIES:
                     raise NotFoundError(self.path, f"HTTP {exc.code} {exc.reason}") from None
                 chunk = b""
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
                 if attempt >= RETRIES:
                     reason = getattr(exc, "reason", exc)
                     raise NotFoundError(self.path, f"cannot fetch: {reason}") from None

@@ -1,0 +1,13 @@
+"""Miniature models large enough that a fingerprint samples them (with a small ``whole_below``)."""
+
+from scratchcheck import synthetic
+from scratchcheck.fingerprint import Plan
+
+# Tensors of 16K elements and more are sampled, so 256-wide miniatures exercise the sampler.
+PLAN = Plan(whole_below=1 << 14)
+
+
+def decoder(seed: int) -> synthetic.Weights:
+    return synthetic.llama_decoder(
+        seed, layers=4, hidden=256, heads=8, kv_heads=2, intermediate=512, vocab=1024
+    )
