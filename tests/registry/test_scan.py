@@ -2,6 +2,7 @@
 found while its language model is not, the lineage chain, and a filter that drops no true source."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -64,6 +65,17 @@ def test_lineage_chain_names_the_nearest_source_and_the_ancestor_through_it(scan
         assert [s.entry for s in comp.sources] == ["chain-b"], comp
         assert [(b.entry, b.through, b.relation) for b in comp.behind] == [("chain-a", "chain-b", "ancestor")]
         assert comp.runner_up == "chain-a" and comp.margin > 0
+
+
+def test_the_bar_rises_with_the_registry(zoo, scans, tmp_path):
+    from scratchcheck.registry.sources import add_source
+
+    with Registry(tmp_path / "one.sqlite") as one:
+        add_source(one, str(zoo.refs / "small-b"))
+        alone = component(scan(str(zoo.suspects / "ft-small-b"), one), "language_model").sources[0]
+    among_20 = component(scans("ft-small-b"), "language_model").sources[0]
+    # the smallest p of the family is multiplied by its size: 3 components x 1 entry, then x 20 entries
+    assert among_20.log10_p - alone.log10_p == pytest.approx(math.log10(20), abs=1e-9)
 
 
 @pytest.mark.parametrize("suspect", ["indep-small", "indep-vit"])

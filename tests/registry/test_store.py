@@ -12,7 +12,7 @@ import time
 import pytest
 
 from scratchcheck.errors import FormatError, NotFoundError, UnsupportedError, UsageError
-from scratchcheck.registry.schema import SCHEMA_VERSION
+from scratchcheck.registry.schema import MIGRATIONS, SCHEMA_VERSION
 from scratchcheck.registry.store import Registry, default_path
 
 
@@ -64,6 +64,22 @@ def test_wal_schema_version_and_reopening(tmp_path):
     db.close()
     with Registry(path) as reg:
         assert reg.get("x").size == 1
+
+
+def test_an_older_registry_is_migrated_when_opened(tmp_path):
+    path = tmp_path / "reg.sqlite"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0][1]:  # a registry made before the scan's shape index existed
+        db.execute(statement)
+    db.execute("INSERT INTO entries (name, content_hash, size, added) VALUES ('old', 'ab', 1, 'then')")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Registry(path) as reg:
+        assert reg.schema_version() == SCHEMA_VERSION > 1
+        assert reg.get("old").added == "then" and reg.shapes("old") == set()
+        reg.add([b"new"], name="new", shapes=["4x8"])
+        assert [e.name for e in reg.sharing_shapes(["4x8", "2x2"])] == ["new"]
 
 
 def test_a_newer_schema_or_a_non_database_is_refused(tmp_path):

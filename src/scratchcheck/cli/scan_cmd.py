@@ -34,12 +34,13 @@ def scan_command(
 ) -> None:
     """Rank, per component of SUSPECT (a model or FILE.scfp), the registered models it comes from."""
     from ..registry.scan import scan
+    from ..report.batch_progress import BatchProgress
     from ..report.scan_report import render_scan, write_scan_html, write_scan_json, write_scan_markdown
 
     check_output_paths(json=json_path, html=html_path, markdown=markdown_path)
     out = console()
-    with open_registry(registry_path) as registry:
-        report = scan(suspect, registry, top=top, allow_network=allow_network)
+    with open_registry(registry_path) as registry, BatchProgress(out) as progress:
+        report = scan(suspect, registry, top=top, allow_network=allow_network, progress=progress)
     render_scan(report, out)
     jobs = [
         (path, write)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 
@@ -26,6 +25,7 @@ from ..evidence.verdict import ALPHA_DERIVED
 from ..io import Checkpoint
 from ..results import ComparisonReport, ComponentComparison
 from .candidates import shape_keys
+from .index import Progress
 from .scan_results import SCAN_SCHEMA, ComponentScan, ScanReport, SourceMatch
 from .store import Entry, Registry
 
@@ -39,7 +39,7 @@ def scan(
     *,
     top: int = 5,
     allow_network: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> ScanReport:
     """Rank, per suspect component, the registered models it is identical to or derived from."""
     from ..compare import compare
@@ -52,11 +52,13 @@ def scan(
         )
         candidates = registry.sharing_shapes(shape_keys(fingerprinted))
         reports: dict[str, ComparisonReport] = {}
+        if progress is not None:
+            progress.start(len(candidates), f"scanning {len(candidates)} candidate(s)")
         for entry in candidates:
-            if progress is not None:
-                progress(entry.name)
             with open_fingerprint(registry.fingerprint_path(entry)) as reference:
                 reports[entry.name] = compare(fingerprinted, [reference])
+            if progress is not None:
+                progress.advance(entry.name)
         suspect_path = str(opened.path)
     components = _judge(reports, registry, len(registry), top)
     return ScanReport(
