@@ -120,15 +120,19 @@ def main() -> None:
         scan_s = time.perf_counter() - t
     per_candidate = scan_s / max(report.candidates, 1)
     lead = next(c for c in report.components if c.component == "language_model")
-    print(f"entries                      {len(big)} ({args.archs} architectures)")
+    print(f"entries                      {big.count()} ({args.archs} architectures)")
     print(f"add 1,000 entries            {sum(add_times[:1000]):.2f} s (store only: fingerprints made)")
-    print(f"registry on disk             {disk / 2**20:.1f} MiB ({disk / len(big) / 1024:.0f} KiB per entry)")
     print(
-        f"candidate filter             {filter_s * 1000:.1f} ms over {len(big)} -> {len(candidates)} candidates"
+        f"registry on disk             {disk / 2**20:.1f} MiB ({disk / big.count() / 1024:.0f} KiB per entry)"
     )
-    print(f"full scan, {len(small)} same-arch entries  {scan_s:.2f} s ({per_candidate:.2f} s per candidate)")
     print(
-        f"  so the {len(big)}-entry scan  ~{filter_s + per_candidate * len(candidates):.0f} s (extrapolated)"
+        f"candidate filter             {filter_s * 1000:.1f} ms over {big.count()} -> {len(candidates)} candidates"
+    )
+    print(
+        f"full scan, {small.count()} same-arch entries  {scan_s:.2f} s ({per_candidate:.2f} s per candidate)"
+    )
+    print(
+        f"  so the {big.count()}-entry scan  ~{filter_s + per_candidate * len(candidates):.0f} s (extrapolated)"
     )
     print(f"found                        {lead.sources[0].entry if lead.sources else None} ({lead.verdict})")
     print(f"peak RSS                     {peak_rss_mib():.0f} MiB")

@@ -109,3 +109,20 @@ def test_ray_engine_gives_the_same_registry_as_the_local_pool(zoo, zoo_registry,
                 assert _content(reg) == _content(local)
     finally:
         ray.shutdown()
+
+
+def test_a_folder_of_models_expands_to_its_models_only(tmp_path, fingerprints):
+    import shutil
+
+    from scratchcheck import synthetic as S
+
+    S.save({"w": S.llama_decoder(1)["model.norm.weight"]}, tmp_path / "refs" / "a")
+    shutil.copy(fingerprints["x"], tmp_path / "refs" / "b.scfp")
+    (tmp_path / "refs" / "README.md").write_text("the references we trust\n")
+    assert expand([str(tmp_path / "refs")]) == [
+        str(tmp_path / "refs" / "a"),
+        str(tmp_path / "refs" / "b.scfp"),
+    ]
+    assert expand([str(tmp_path / "refs" / "a")]) == [
+        str(tmp_path / "refs" / "a")
+    ]  # a model folder is itself

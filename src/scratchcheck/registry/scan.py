@@ -60,12 +60,12 @@ def scan(
             if progress is not None:
                 progress.advance(entry.name)
         suspect_path = str(opened.path)
-    components = _judge(reports, registry, len(registry), top)
+    components = _judge(reports, registry, registry.count(), top)
     return ScanReport(
         schema=SCAN_SCHEMA,
         suspect=suspect_path,
         registry=str(registry.path),
-        registry_size=len(registry),
+        registry_size=registry.count(),
         candidates=len(candidates),
         alpha=ALPHA_DERIVED,
         components=components,

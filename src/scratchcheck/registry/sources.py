@@ -140,26 +140,31 @@ def read_source_list(path: str | os.PathLike[str]) -> list[str]:
 
 
 def expand(paths: Iterable[str]) -> list[str]:
-    """Each path as given, except a folder holding no weights of its own: its sub-folders and files."""
-    from ..io.resolve import detect_format
+    """Each path as given, except a folder holding no checkpoint file of its own: the models in it
+    (its sub-folders, checkpoint files and fingerprints; other files such as a README are left out)."""
+    from ..fingerprint import is_fingerprint
 
     out = []
     for source in paths:
         path = Path(source)
-        if path.is_dir() and not _has_weights(path, detect_format):
-            out.extend(str(p) for p in sorted(path.iterdir()) if not p.name.startswith("."))
+        if path.is_dir() and not any(_is_checkpoint_file(p) for p in path.iterdir()):
+            out.extend(
+                str(p)
+                for p in sorted(path.iterdir())
+                if p.is_dir() or is_fingerprint(p) or _is_checkpoint_file(p)
+            )
         else:
             out.append(source)
     return out
 
 
-def _has_weights(folder: Path, detect_format) -> bool:
-    for p in folder.iterdir():
-        if not p.is_file():
-            continue
-        try:
-            detect_format(p)
-        except ScratchcheckError:
-            continue
-        return True
-    return False
+def _is_checkpoint_file(path: Path) -> bool:
+    from ..io.resolve import detect_format
+
+    if not path.is_file() or path.name.startswith("."):
+        return False
+    try:
+        detect_format(path)
+    except ScratchcheckError:
+        return False
+    return True

@@ -289,7 +289,8 @@ class Registry:
             self._entries("name IN (SELECT DISTINCT name FROM shapes JOIN wanted USING (key)) ORDER BY name")
         )
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """How many entries the registry holds."""
         return self._db.execute("SELECT count(*) FROM entries").fetchone()[0]
 
     def source_keys(self) -> set[str]:
