@@ -68,3 +68,19 @@ def test_errors_are_one_line_naming_the_file(tmp_path, fingerprints):
     not_db.write_text("hello" * 1000)
     result = run("registry", "list", "--registry", str(not_db))
     assert result.returncode == 2 and "x.sqlite: not a scratchcheck registry" in result.stderr
+
+
+def test_scan_with_no_candidate_states_no_known_source_for_every_component(tmp_path, fingerprints):
+    from scratchcheck import synthetic as S
+
+    db = tmp_path / "r.sqlite"
+    _filled(db, fingerprints)  # two models of another architecture: no shape in common
+    suspect = S.save(S.llama_decoder(5), tmp_path / "suspect", S.llama_config())
+    result = run("scan", str(suspect), "--registry", str(db), "--json", str(tmp_path / "scan.json"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "scan.json").read_text())
+    assert (data["registry_size"], data["candidates"]) == (2, 0)
+    assert {c["component"] for c in data["components"]} == {"embeddings", "language_model", "head"}
+    for comp in data["components"]:
+        assert (comp["verdict"], comp["compared"], comp["power"]) == ("no_known_source", 0, None)
+    assert "no known source among 2 registered model(s)" in " ".join(result.stdout.split())

@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 from .. import __version__
+from ..arch import layout
 from ..evidence import stats
 from ..evidence.verdict import ALPHA_DERIVED
 from ..io import Checkpoint
@@ -60,7 +61,9 @@ def scan(
             if progress is not None:
                 progress.advance(entry.name)
         suspect_path = str(opened.path)
-    components = _judge(reports, registry, registry.count(), top)
+        parts = layout(fingerprinted).components
+    total = sum(c.params for c in parts) or 1
+    components = _judge([(c.name, c.kind, c.params, c.params / total) for c in parts], reports, registry, top)
     return ScanReport(
         schema=SCAN_SCHEMA,
         suspect=suspect_path,
@@ -74,21 +77,24 @@ def scan(
 
 
 def _judge(
-    reports: dict[str, ComparisonReport], registry: Registry, size: int, top: int
+    parts: list[tuple[str, str, int, float]],
+    reports: dict[str, ComparisonReport],
+    registry: Registry,
+    top: int,
 ) -> list[ComponentScan]:
+    """Per suspect component (name, kind, params, share): its sources after the registry-wide Holm."""
     rows = [(name, c) for name, report in reports.items() for c in report.components]
-    names = sorted({c.suspect_component for _, c in rows}) or []
-    family = max(size, 1) * max(len(names), 1)
+    family = max(registry.count(), 1) * max(len(parts), 1)
     log_ps = [_raw_log_p(c) for _, c in rows]
     # Entries the filter left out are tests with p = 1: they count in the family, never rejected.
     adjusted = stats.holm(log_ps + [0.0] * max(family - len(rows), 0))[: len(rows)]
-    per_component: dict[str, list[SourceMatch]] = {n: [] for n in names}
+    per_component: dict[str, list[SourceMatch]] = {name: [] for name, *_ in parts}
     for (name, comp), log_p in zip(rows, adjusted, strict=True):
-        per_component[comp.suspect_component].append(_match(name, comp, log_p))
-    summaries = {c.suspect_component: c for _, c in rows}
+        per_component.setdefault(comp.suspect_component, []).append(_match(name, comp, log_p))
     lineage = _Lineage(registry)
     out = []
-    for component, matches in per_component.items():
+    for component, kind, params, share in parts:
+        matches = per_component[component]
         ranked = sorted(matches, key=_rank)
         found = [m for m in ranked if m.verdict in FOUND]
         sources, behind = _nearest_first(found, lineage)
@@ -100,13 +106,12 @@ def _judge(
             if lead and runner and lead.pearson is not None and runner.pearson is not None
             else None
         )
-        summary = summaries[component]
         out.append(
             ComponentScan(
                 component=component,
-                kind=summary.component_kind,
-                params=summary.params,
-                share=summary.share,
+                kind=kind,
+                params=params,
+                share=share,
                 verdict=(lead.verdict if lead else "no_known_source"),
                 sources=sources[:top],
                 behind=behind,
