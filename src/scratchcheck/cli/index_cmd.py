@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .options import console
+from .options import console, network_option
 from .registry_cmd import open_registry, registry_option
 
 
@@ -23,6 +23,7 @@ from .registry_cmd import open_registry, registry_option
 @click.option("--workers", type=click.IntRange(min=1), help="Local processes (default: one per CPU).")
 @click.option("--address", help="Ray cluster address, e.g. ray://head:10001 (default: start one here).")
 @registry_option
+@network_option
 def index_command(
     paths: tuple[str, ...],
     list_file: Path | None,
@@ -30,6 +31,7 @@ def index_command(
     workers: int | None,
     address: str | None,
     registry_path: Path | None,
+    allow_network: bool,
 ) -> None:
     """Fingerprint every checkpoint in PATHS (a folder of models counts as its models) and register it.
 
@@ -46,5 +48,13 @@ def index_command(
         raise UsageError(None, "nothing to index: give PATHS or --from-list FILE")
     out = console()
     with open_registry(registry_path) as registry, BatchProgress(out) as progress:
-        summary = index(sources, registry, engine=engine, workers=workers, address=address, progress=progress)
+        summary = index(
+            sources,
+            registry,
+            engine=engine,
+            workers=workers,
+            address=address,
+            progress=progress,
+            allow_network=allow_network,
+        )
     render_index_summary(summary, out)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .options import console
+from .options import console, network_option
 
 registry_option = click.option(
     "--registry",
@@ -35,8 +35,14 @@ def registry_group() -> None:
 @click.option("--license", "license_", help="The model's licence, e.g. apache-2.0.")
 @click.option("--parent", "parents", multiple=True, help="A declared parent (registry name); repeatable.")
 @registry_option
+@network_option
 def add_command(
-    sources: tuple[str, ...], name: str | None, license_: str | None, parents: tuple[str, ...], registry_path
+    sources: tuple[str, ...],
+    name: str | None,
+    license_: str | None,
+    parents: tuple[str, ...],
+    registry_path,
+    allow_network: bool,
 ) -> None:
     """Fingerprint each MODEL (or take each FILE.scfp) and register it."""
     from ..registry.sources import add_source
@@ -45,7 +51,9 @@ def add_command(
         raise UsageError(None, "--name names one entry; give one source with it")
     with open_registry(registry_path) as registry:
         for source in sources:
-            added = add_source(registry, source, name=name, license=license_, parents=parents)
+            added = add_source(
+                registry, source, name=name, license=license_, parents=parents, allow_network=allow_network
+            )
             what = "added" if added.created else "already registered as"
             click.echo(f"{what} {added.entry.name} ({source})")
 

@@ -45,6 +45,7 @@ def index(
     workers: int | None = None,
     address: str | None = None,
     progress: Progress | None = None,
+    allow_network: bool = False,
 ) -> IndexSummary:
     """Fingerprint every source not yet indexed and register it; see the module docstring."""
     if engine not in ENGINES:
@@ -60,7 +61,8 @@ def index(
             keys[source] = key
     if progress is not None:
         progress.start(len(keys), f"indexing {len(keys)} checkpoint(s)")
-    runner = _local(list(keys), workers) if engine == "local" else _ray(list(keys), address)
+    todo = list(keys)
+    runner = _local(todo, workers, allow_network) if engine == "local" else _ray(todo, address, allow_network)
     for result in runner:
         _record(registry, result, keys[result.source], summary)
         if progress is not None:
@@ -101,7 +103,7 @@ def _name_taken(registry: Registry, name: str) -> bool:
     return registry.find_name(name) is not None
 
 
-def _local(sources: list[str], workers: int | None) -> Iterator[Fingerprinted]:
+def _local(sources: list[str], workers: int | None, allow_network: bool) -> Iterator[Fingerprinted]:
     """A process pool (spawned: the driver's progress thread must not be forked); results as they finish."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -111,7 +113,7 @@ def _local(sources: list[str], workers: int | None) -> Iterator[Fingerprinted]:
         return
     workers = min(workers or os.cpu_count() or 1, len(sources))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(fingerprint_source, s): s for s in sources}
+        futures = {pool.submit(fingerprint_source, s, allow_network): s for s in sources}
         for future in as_completed(futures):
             try:
                 yield future.result()
@@ -119,7 +121,7 @@ def _local(sources: list[str], workers: int | None) -> Iterator[Fingerprinted]:
                 yield Fingerprinted(futures[future], error="the worker process died while fingerprinting")
 
 
-def _ray(sources: list[str], address: str | None) -> Iterator[Fingerprinted]:
+def _ray(sources: list[str], address: str | None, allow_network: bool) -> Iterator[Fingerprinted]:
     """One Ray task per checkpoint; the results come back to this driver as they finish."""
     try:
         import ray
@@ -132,7 +134,7 @@ def _ray(sources: list[str], address: str | None) -> Iterator[Fingerprinted]:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(fingerprint_source)
-        pending = {task.remote(s): s for s in sources}
+        pending = {task.remote(s, allow_network): s for s in sources}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             source = pending.pop(done[0])

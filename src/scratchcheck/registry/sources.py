@@ -60,7 +60,7 @@ def default_name(source: str) -> str:
     return source
 
 
-def fingerprint_bytes(source: str) -> Fingerprinted:
+def fingerprint_bytes(source: str, allow_network: bool = False) -> Fingerprinted:
     """The fingerprint file of ``source`` (a model, or an existing ``.scfp``) and what the registry
     records of it; errors are raised."""
     from ..fingerprint import fingerprint, is_fingerprint
@@ -72,7 +72,7 @@ def fingerprint_bytes(source: str) -> Fingerprinted:
         return describe(source, path)  # opening it refuses anything that is not a fingerprint
     with tempfile.TemporaryDirectory(prefix="scratchcheck-fingerprint-") as tmp:
         out = Path(tmp) / f"fingerprint{FINGERPRINT_SUFFIX}"
-        fingerprint(source, out)
+        fingerprint(source, out, allow_network=allow_network)
         return describe(source, out)
 
 
@@ -97,10 +97,10 @@ def model_hash(header: dict) -> str:
     return hashlib.sha256(json.dumps(held).encode()).hexdigest()
 
 
-def fingerprint_source(source: str) -> Fingerprinted:
+def fingerprint_source(source: str, allow_network: bool = False) -> Fingerprinted:
     """``fingerprint_bytes`` for a batch worker: every error comes back as text, never raised."""
     try:
-        return fingerprint_bytes(source)
+        return fingerprint_bytes(source, allow_network)
     except ScratchcheckError as exc:
         return Fingerprinted(source, error=str(exc))
     except Exception as exc:  # a bug or a worker-side surprise: recorded, the batch goes on
@@ -114,9 +114,10 @@ def add_source(
     name: str | None = None,
     license: str | None = None,
     parents: Iterable[str] = (),
+    allow_network: bool = False,
 ) -> Added:
     """Register a model (fingerprinted here) or an existing ``.scfp`` file under ``name``."""
-    made = fingerprint_bytes(source)
+    made = fingerprint_bytes(source, allow_network)
     return registry.add(
         [made.data],
         name=name or default_name(source),
