@@ -4,6 +4,8 @@
     model = scratchcheck.open_model("path/or/org/name")   # lazy: headers only
     report = scratchcheck.compare("suspect/", ["reference/"])
     scratchcheck.fingerprint("model/", "model.scfp")       # compare it later without the weights
+    with scratchcheck.Registry() as known:                  # which known model is it from?
+        print(scratchcheck.scan("suspect/", known).components)
     print(report.verdict, [(c.suspect_component, c.verdict) for c in report.components])
 
 Importing the package is cheap (numpy and ml_dtypes): scipy, click, rich and jinja2 load only when
@@ -21,6 +23,8 @@ from .errors import FormatError, NotFoundError, ScratchcheckError, UnsafePickleE
 from .fingerprint import Fingerprint, Verification, fingerprint, verify
 from .inspection import ModelInspection, inspect_model
 from .io import Checkpoint, TensorInfo, open_model
+from .registry.scan import scan
+from .registry.store import Registry
 from .results import ComparisonReport, ComponentComparison, TensorComparison, report_from_dict
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "FormatError",
     "ModelInspection",
     "NotFoundError",
+    "Registry",
     "ScratchcheckError",
     "TensorComparison",
     "TensorInfo",
@@ -42,5 +47,6 @@ __all__ = [
     "inspect_model",
     "open_model",
     "report_from_dict",
+    "scan",
     "verify",
 ]
