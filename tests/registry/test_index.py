@@ -38,6 +38,12 @@ def test_rerun_skips_what_is_indexed_and_failures_do_not_stop_the_batch(zoo, zoo
         assert list(first.failed) == [str(tmp_path / "broken")]
         assert "model.safetensors" in first.failed[str(tmp_path / "broken")]
         assert reg.failures() == first.failed
+        listed = subprocess.run(
+            [sys.executable, "-m", "scratchcheck", "registry", "list", "--json", "--registry", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        assert json.loads(listed.stdout)["failures"] == first.failed
         again = index(sources, reg, workers=2)
         assert sorted(again.skipped) == sorted([sources[0], sources[2]]) and not again.added
         assert list(again.failed) == [str(tmp_path / "broken")]  # failures are retried

@@ -64,15 +64,15 @@ def add_command(
 )
 @registry_option
 def list_command(as_json: bool, registry_path) -> None:
-    """List the registered models."""
+    """List the registered models, and the sources whose indexing failed."""
     from ..report.registry_view import entries_json, render_entries
 
     with open_registry(registry_path) as registry:
-        entries = registry.entries()
+        entries, failures = registry.entries(), registry.failures()
     if as_json:
-        click.echo(json.dumps(entries_json(entries), indent=2))
+        click.echo(json.dumps(entries_json(entries, failures), indent=2))
     else:
-        render_entries(entries, console())
+        render_entries(entries, failures, console())
 
 
 @registry_group.command("show")

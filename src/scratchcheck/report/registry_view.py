@@ -17,12 +17,15 @@ from . import fmt
 LIST_SCHEMA = "scratchcheck.registry-list/1"
 
 
-def entries_json(entries: list[Entry]) -> dict[str, Any]:
-    """``registry list --json``: every entry's metadata, as the bundle index stores it."""
-    return {"schema": LIST_SCHEMA, "entries": [asdict(e) for e in entries]}
+def entries_json(entries: list[Entry], failures: dict[str, str]) -> dict[str, Any]:
+    """``registry list --json``: every entry's metadata, as the bundle index stores it, and the
+    sources whose indexing failed (source -> error)."""
+    return {"schema": LIST_SCHEMA, "entries": [asdict(e) for e in entries], "failures": failures}
 
 
-def render_entries(entries: list[Entry], console: Console) -> None:
+def render_entries(entries: list[Entry], failures: dict[str, str], console: Console) -> None:
+    for source, error in failures.items():
+        console.print(Text(f"not indexed: {source}: {error}", style="red"))
     if not entries:
         console.print(
             "The registry is empty: add models with `scratchcheck registry add` or `scratchcheck index`."
