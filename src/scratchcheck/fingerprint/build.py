@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from ..compare import Progress
 
 MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size is stored whole
+# Projections, experts and routers are learned by construction: no value scan at build time (a
+# constant one is still recognised from its sample when compared). Saves a sketch read per expert.
+LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 HASH_CHUNK = 64 * 1024 * 1024
 
 
@@ -51,7 +54,10 @@ def build(
         progress.start(sum(i.nbytes for i in checkpoint.weights()), f"fingerprint {checkpoint.path.name}")
     for info in checkpoint.weights():
         reason = reasons.get(info.name)
-        whole = reason is not None and info.numel <= MAX_WHOLE_NONLEARNED
+        # Formula tables (sinusoids, DFT bases) are only recognisable whole; a constant is from a sample.
+        whole = (
+            reason is not None and not reason.startswith("constant") and info.numel <= MAX_WHOLE_NONLEARNED
+        )
         positions = None if whole else sampling.sample_positions(info.shape, plan)
         values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, plan, full_hash)
         arrays[info.name] = values
@@ -112,19 +118,39 @@ def _places(model) -> dict[str, tuple[str, list[str], int | None]]:
 
 
 def _nonlearned(model, scan_values: bool) -> dict[str, str]:
-    if scan_values:
-        from ..align.nonlearned import nonlearned
-        from ..align.sketch import Sketcher
-
-        return nonlearned(model, Sketcher(model.checkpoint))
+    """Non-learned tensors by name, and with ``scan_values`` by value (``align.nonlearned``) among
+    the tensors whose role is not a learned matrix."""
     from ..arch.conventions import load_conventions
 
     conventions = load_conventions()
-    return {
+    reasons = {
         info.name: reason
         for info in model.checkpoint.weights()
         if (reason := conventions.buffer_reason(info.name)) is not None
     }
+    if scan_values:
+        from ..align.nonlearned import nonlearned
+        from ..align.sketch import Sketcher
+        from ..arch import ModelLayout
+
+        learned = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
+        subset = _WeightsExcept(model.checkpoint, learned)
+        reasons.update(nonlearned(ModelLayout(subset), Sketcher(subset)))  # type: ignore[arg-type]
+    return reasons
+
+
+class _WeightsExcept:
+    """A checkpoint whose ``weights()`` leave some tensors out; everything else is the checkpoint's."""
+
+    def __init__(self, checkpoint: Checkpoint, left_out: set[str]) -> None:
+        self._checkpoint = checkpoint
+        self._left_out = left_out
+
+    def weights(self) -> list[TensorInfo]:
+        return [i for i in self._checkpoint.weights() if i.name not in self._left_out]
+
+    def __getattr__(self, name: str):
+        return getattr(self._checkpoint, name)
 
 
 def read_kept(
