@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -65,17 +66,22 @@ def axis_shift(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> int:
     return max(shift, plan.row_min_shift) if axis == ndim - 2 else shift
 
 
+@lru_cache(maxsize=1024)
 def axis_positions(n: int, shift: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
-    """Sorted indices of ``range(n)`` kept at ``shift``; the shift is lowered until ``min_kept`` survive."""
-    if shift == 0 or n <= plan.min_kept:
-        return np.arange(n, dtype=np.int64)
-    top = keyed_hash(np.arange(n, dtype=np.uint64), plan.key)
-    while shift > 0:
-        kept = np.flatnonzero((top >> np.uint64(64 - shift)) == 0)
-        if kept.size >= plan.min_kept:
-            return kept.astype(np.int64)
-        shift -= 1
-    return np.arange(n, dtype=np.int64)
+    """Sorted indices of ``range(n)`` kept at ``shift``; the shift is lowered until ``min_kept``
+    survive. Cached and read-only: every tensor with an axis of this length shares the array."""
+    kept = np.arange(n, dtype=np.int64)
+    if shift > 0 and n > plan.min_kept:
+        top = keyed_hash(kept.astype(np.uint64), plan.key) >> np.uint64(64 - shift)
+        while shift > 0:
+            chosen = np.flatnonzero(top == 0)
+            if chosen.size >= plan.min_kept:
+                kept = chosen.astype(np.int64)
+                break
+            shift -= 1
+            top = top >> np.uint64(1)
+    kept.setflags(write=False)
+    return kept
 
 
 def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Positions | None:
