@@ -244,7 +244,7 @@ def main() -> None:
         row(name, "read the whole file", seconds, rss, f"{path.stat().st_size / mib:.0f}")
         print(
             f"# read / fingerprint: {seconds / out['seconds']:.1f}x; {out['tensors']} tensors; "
-            f"max {out['reads']['max_fraction_sampled_tensor']:.1%} of a sampled tensor read"
+            f"max {out['reads']['max_fraction_large_tensor']:.1%} of a large tensor read"
         )
     sys.stdout.flush()
 

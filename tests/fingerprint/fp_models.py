@@ -3,8 +3,9 @@
 from scratchcheck import synthetic
 from scratchcheck.fingerprint import Plan
 
-# Tensors of 16K elements and more are sampled, so 256-wide miniatures exercise the sampler.
-PLAN = Plan(whole_below=1 << 14)
+# Tensors of 16K elements and more are sampled, and from 64K on the read budget binds, so that
+# 256-wide miniatures exercise the sampler as a 7B model does.
+PLAN = Plan(whole_below=1 << 14, large_from=1 << 16)
 
 
 def decoder(seed: int) -> synthetic.Weights:

@@ -43,8 +43,13 @@ def test_kept_rows_are_at_most_a_thirty_second_of_a_large_tensor(shape):
 
 
 def test_small_tensors_are_stored_whole():
-    assert sample_positions((1024, 1023)) is None
+    assert sample_positions((512, 511)) is None
     assert sample_positions((16,), Plan(whole_below=8)) is not None
+
+
+def test_a_router_keeps_every_expert_row_and_samples_its_columns():
+    rows, cols = sample_positions((128, 4096))
+    assert rows.size == 128 and 16 <= cols.size < 96  # about 4096 / 2**7 = 32, binomially scattered
 
 
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])

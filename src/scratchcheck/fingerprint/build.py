@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from ..compare import Progress
 
 MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size is stored whole
-# Projections, experts and routers are learned by construction: no value scan at build time (a
-# constant one is still recognised from its sample when compared). Saves a sketch read per expert.
+# Roles learned by construction: no value scan at build time (saves a sketch read per expert).
 LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 HASH_CHUNK = 64 * 1024 * 1024
 
@@ -94,7 +93,7 @@ def build(
         "params": checkpoint.num_params,
         "full_hash": full_hash,
         "sampling": plan.to_dict(),
-        "reads": _reads(records),
+        "reads": _reads(records, plan),
         "components": [
             {"name": c.name, "kind": c.kind, "params": c.params, "tensors": len(c.tensors)}
             for c in model.components
@@ -133,8 +132,11 @@ def _nonlearned(model, scan_values: bool) -> dict[str, str]:
         from ..align.sketch import Sketcher
         from ..arch import ModelLayout
 
-        learned = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
-        subset = _WeightsExcept(model.checkpoint, learned)
+        # Projections are learned by construction, and tables too large to keep whole (embeddings)
+        # are not formula tables: their constants are still recognised from the sample later.
+        skip = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
+        skip |= {i.name for i in model.checkpoint.weights() if i.numel > MAX_WHOLE_NONLEARNED}
+        subset = _WeightsExcept(model.checkpoint, skip)
         reasons.update(nonlearned(ModelLayout(subset), Sketcher(subset)))  # type: ignore[arg-type]
     return reasons
 
@@ -201,12 +203,12 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
     return {k: float(v) if np.isfinite(v) else None for k, v in out.items()}
 
 
-def _reads(records: list[dict[str, Any]]) -> dict[str, Any]:
-    large = [r for r in records if r["stored"] == "sampled"]
+def _reads(records: list[dict[str, Any]], plan: sampling.Plan) -> dict[str, Any]:
+    large = [r for r in records if r["stored"] == "sampled" and r["numel"] >= plan.large_from]
     return {
         "bytes_read": sum(r["bytes_read"] for r in records),
         "bytes_total": sum(r["bytes"] for r in records),
-        "max_fraction_sampled_tensor": max((r["bytes_read"] / r["bytes"] for r in large), default=0.0),
+        "max_fraction_large_tensor": max((r["bytes_read"] / r["bytes"] for r in large), default=0.0),
     }
 
 

@@ -7,8 +7,9 @@ Hence two tensors of one shape keep the same positions, a tensor with rows added
 end keeps the same shared rows, and a sparser choice is always a subset of a denser one (nested).
 The coordinate test on the kept sub-tensor is then an exact test on those elements.
 
-The row axis (second to last) keeps at most 1/32 of its indices, so reading whole kept rows reads
-at most ~3% of a large tensor; axes in front of it (stacked experts) are kept whole.
+The row axis (second to last) of a large tensor keeps at most 1/32 of its indices, so reading
+whole kept rows reads at most ~3% of it; a short row axis of a smaller tensor (a router's experts)
+is kept whole, and so are axes in front of the row axis (stacked experts).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ class Plan:
 
     key: int = DEFAULT_KEY
     axis_target: int = 32  # indices kept per sampled axis, between axis_target and 2 * axis_target
-    whole_below: int = 1 << 20  # tensors with fewer elements are stored whole (4 MiB as float32)
-    row_min_shift: int = 5  # the row axis keeps at most 1/32 of its indices: bounded bytes read
+    whole_below: int = 1 << 18  # tensors with fewer elements are stored whole (1 MiB as float32)
+    row_min_shift: int = 5  # the row axis of a large tensor keeps at most 1/32 of its indices
+    large_from: int = 1 << 22  # elements: from here on the read budget binds (8 MiB as bf16)
+    short_axis: int = 256  # a row axis this short is kept whole in a smaller tensor (router rows)
     min_kept: int = 2  # an axis keeps at least this many indices (a shorter axis is kept whole)
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,12 +61,17 @@ def keyed_hash(index: np.ndarray, key: int = DEFAULT_KEY) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def axis_shift(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> int:
-    """How sparsely axis ``axis`` of length ``n`` is sampled: keep about ``n / 2**shift``."""
+def axis_shift(shape: tuple[int, ...], axis: int, plan: Plan = DEFAULT_PLAN) -> int:
+    """How sparsely axis ``axis`` of a tensor of ``shape`` is sampled: keep about ``n / 2**shift``."""
+    n, ndim = shape[axis], len(shape)
     if axis < ndim - 2:
         return 0  # a stack (experts): every entry kept, each sampled the same way
     shift = max(0, int(math.floor(math.log2(max(n, 1) / plan.axis_target))))
-    return max(shift, plan.row_min_shift) if axis == ndim - 2 else shift
+    if axis != ndim - 2:
+        return shift
+    if math.prod(shape) >= plan.large_from:
+        return max(shift, plan.row_min_shift)  # whole kept rows are read: at most 1/32 of them
+    return 0 if n <= plan.short_axis else shift
 
 
 @lru_cache(maxsize=1024)
@@ -88,7 +96,7 @@ def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Posit
     """Kept indices per axis, or None when the tensor is stored whole (small, or a scalar)."""
     if not shape or math.prod(shape) < plan.whole_below:
         return None
-    return tuple(axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape))
+    return tuple(axis_positions(n, axis_shift(shape, i, plan), plan) for i, n in enumerate(shape))
 
 
 def sample(view: np.ndarray, plan: Plan = DEFAULT_PLAN) -> tuple[Positions | None, np.ndarray]:
@@ -152,13 +160,11 @@ def values_from_ranges(
     itemsize = np.dtype(dtype).itemsize
     kept_shape = tuple(p.size for p in positions)
     starts = np.array([s for s, _ in fetched], dtype=np.int64)
-    wanted = row_ranges(shape, itemsize, positions, offset)
-    _, rows_positions = _as_rows(shape, positions)
-    last = rows_positions[-1]
-    picks = ((last - last[0]) * itemsize)[:, None] + np.arange(itemsize)
-    out = np.empty((len(wanted), last.size), dtype=dtype)
-    for r, (start, _) in enumerate(wanted):
-        base, data = fetched[int(np.searchsorted(starts, start, side="right")) - 1]
-        raw = np.frombuffer(data, dtype=np.uint8, offset=start - base)
-        out[r] = raw[picks.ravel()].view(dtype)
-    return out.reshape(kept_shape)
+    at = np.cumsum([0] + [len(d) for _, d in fetched[:-1]])  # where each range sits in ``buffer``
+    buffer = np.frombuffer(b"".join(d for _, d in fetched), dtype=np.uint8)
+    rows = np.array([s for s, _ in row_ranges(shape, itemsize, positions, offset)], dtype=np.int64)
+    block = np.searchsorted(starts, rows, side="right") - 1
+    row_at = at[block] + rows - starts[block]
+    last = _as_rows(shape, positions)[1][-1]
+    picks = row_at[:, None, None] + ((last - last[0]) * itemsize)[None, :, None] + np.arange(itemsize)
+    return buffer[picks.reshape(-1)].view(dtype).reshape(kept_shape)
