@@ -18,7 +18,10 @@ import numpy as np
 import lineage
 from scratchcheck.fingerprint import DEFAULT_PLAN, Plan, fingerprint
 
-PLANS = {"default": DEFAULT_PLAN, "stress": Plan(whole_below=1024, axis_target=16, row_min_shift=1)}
+PLANS = {
+    "default": DEFAULT_PLAN,
+    "stress": Plan(whole_below=1024, axis_target=16, min_shift=1, short_axis=16),
+}
 
 
 def main() -> None:

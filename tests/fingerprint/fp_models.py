@@ -3,9 +3,9 @@
 from scratchcheck import synthetic
 from scratchcheck.fingerprint import Plan
 
-# Tensors of 16K elements and more are sampled, and from 64K on the read budget binds, so that
-# 256-wide miniatures exercise the sampler as a 7B model does.
-PLAN = Plan(whole_below=1 << 14, large_from=1 << 16)
+# Tensors of 16K elements and more are sampled, axes longer than 64 at most 1/32 of their indices,
+# so that 256-wide miniatures exercise the sampler as a 7B model is sampled.
+PLAN = Plan(whole_below=1 << 14, short_axis=64)
 
 
 def decoder(seed: int) -> synthetic.Weights:

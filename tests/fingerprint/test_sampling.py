@@ -24,6 +24,12 @@ def test_same_shape_keeps_same_positions_and_appended_rows_keep_the_shared_ones(
     assert np.array_equal(grown[0][grown[0] < 4096], a[0])
 
 
+def test_an_axis_is_kept_alike_as_rows_and_as_columns():
+    # The residual axis of an up projection [units, d] and of a down projection [d, units].
+    up, down = sample_positions((1408, 4096)), sample_positions((4096, 1408))
+    assert np.array_equal(up[1], down[0]) and np.array_equal(up[0], down[1])
+
+
 def test_sparser_choice_is_a_subset_of_a_denser_one():
     dense, sparse = axis_positions(100_000, 8), axis_positions(100_000, 10)
     assert set(sparse) <= set(dense) and 0 < sparse.size < dense.size
@@ -38,7 +44,7 @@ def test_kept_rows_are_at_most_a_thirty_second_of_a_large_tensor(shape):
     positions = sample_positions(shape)
     ranges = coalesce(row_ranges(shape, 2, positions))
     read = sum(stop - start for start, stop in ranges)
-    assert read <= 2 * np.prod(shape) / 32 * 1.3  # hash counts scatter around n / 2**shift
+    assert read <= 2 * np.prod(shape) / 32 * 1.35  # hash counts scatter around n / 2**shift
     assert all(p.size >= 2 for p in positions)
 
 

@@ -28,6 +28,7 @@ MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size
 # Roles learned by construction: no value scan at build time (saves a sketch read per expert).
 LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 HASH_CHUNK = 64 * 1024 * 1024
+LARGE_BYTES = 4 * 1024 * 1024  # the read budget is reported over tensors at least this large
 
 
 def build(
@@ -93,7 +94,7 @@ def build(
         "params": checkpoint.num_params,
         "full_hash": full_hash,
         "sampling": plan.to_dict(),
-        "reads": _reads(records, plan),
+        "reads": _reads(records),
         "components": [
             {"name": c.name, "kind": c.kind, "params": c.params, "tensors": len(c.tensors)}
             for c in model.components
@@ -203,8 +204,8 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
     return {k: float(v) if np.isfinite(v) else None for k, v in out.items()}
 
 
-def _reads(records: list[dict[str, Any]], plan: sampling.Plan) -> dict[str, Any]:
-    large = [r for r in records if r["stored"] == "sampled" and r["numel"] >= plan.large_from]
+def _reads(records: list[dict[str, Any]]) -> dict[str, Any]:
+    large = [r for r in records if r["stored"] == "sampled" and r["bytes"] >= LARGE_BYTES]
     return {
         "bytes_read": sum(r["bytes_read"] for r in records),
         "bytes_total": sum(r["bytes"] for r in records),

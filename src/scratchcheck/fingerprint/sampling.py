@@ -7,9 +7,9 @@ Hence two tensors of one shape keep the same positions, a tensor with rows added
 end keeps the same shared rows, and a sparser choice is always a subset of a denser one (nested).
 The coordinate test on the kept sub-tensor is then an exact test on those elements.
 
-The row axis (second to last) of a large tensor keeps at most 1/32 of its indices, so reading
-whole kept rows reads at most ~3% of it; a short row axis of a smaller tensor (a router's experts)
-is kept whole, and so are axes in front of the row axis (stacked experts).
+An axis longer than 256 keeps at most 1/32 of its indices, so reading whole kept rows reads at most
+~3% of a tensor; shorter axes (a router's experts) and axes in front of the row axis (stacked
+experts) are kept whole.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ class Plan:
     key: int = DEFAULT_KEY
     axis_target: int = 32  # indices kept per sampled axis, between axis_target and 2 * axis_target
     whole_below: int = 1 << 18  # tensors with fewer elements are stored whole (1 MiB as float32)
-    row_min_shift: int = 5  # the row axis of a large tensor keeps at most 1/32 of its indices
-    large_from: int = 1 << 22  # elements: from here on the read budget binds (8 MiB as bf16)
-    short_axis: int = 256  # a row axis this short is kept whole in a smaller tensor (router rows)
+    min_shift: int = 5  # an axis longer than short_axis keeps at most 1/32 of its indices
+    short_axis: int = 256  # an axis this short is kept whole (experts of a router, heads)
     min_kept: int = 2  # an axis keeps at least this many indices (a shorter axis is kept whole)
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,17 +60,14 @@ def keyed_hash(index: np.ndarray, key: int = DEFAULT_KEY) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def axis_shift(shape: tuple[int, ...], axis: int, plan: Plan = DEFAULT_PLAN) -> int:
-    """How sparsely axis ``axis`` of a tensor of ``shape`` is sampled: keep about ``n / 2**shift``."""
-    n, ndim = shape[axis], len(shape)
-    if axis < ndim - 2:
-        return 0  # a stack (experts): every entry kept, each sampled the same way
-    shift = max(0, int(math.floor(math.log2(max(n, 1) / plan.axis_target))))
-    if axis != ndim - 2:
-        return shift
-    if math.prod(shape) >= plan.large_from:
-        return max(shift, plan.row_min_shift)  # whole kept rows are read: at most 1/32 of them
-    return 0 if n <= plan.short_axis else shift
+def axis_shift(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> int:
+    """How sparsely axis ``axis`` (of ``ndim``) of length ``n`` is sampled: keep about ``n / 2**shift``.
+
+    A function of the length alone (stacks aside): the residual axis is kept alike whether it is a
+    matrix's rows (down projection) or its columns (up projection), so unit features line up."""
+    if axis < ndim - 2 or n <= plan.short_axis:
+        return 0  # a stack (experts), or a short axis: every entry kept
+    return max(int(math.floor(math.log2(n / plan.axis_target))), plan.min_shift)
 
 
 @lru_cache(maxsize=1024)
@@ -96,7 +92,7 @@ def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Posit
     """Kept indices per axis, or None when the tensor is stored whole (small, or a scalar)."""
     if not shape or math.prod(shape) < plan.whole_below:
         return None
-    return tuple(axis_positions(n, axis_shift(shape, i, plan), plan) for i, n in enumerate(shape))
+    return tuple(axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape))
 
 
 def sample(view: np.ndarray, plan: Plan = DEFAULT_PLAN) -> tuple[Positions | None, np.ndarray]:

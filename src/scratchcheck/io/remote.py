@@ -208,7 +208,10 @@ def _hub_urls(model_id: str) -> tuple[list[str], dict[str, str], dict[str, str]]
         raise NotFoundError(f"hf://{model_id}", "no top-level .safetensors files in the repository")
     token = get_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url = lambda name: hf_hub_url(repo_id, name, revision=revision or None)  # noqa: E731
+
+    def url(name: str) -> str:
+        return hf_hub_url(repo_id, name, revision=revision or None)
+
     metadata = {
         n: url(n)
         for n in names
