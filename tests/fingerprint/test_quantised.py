@@ -1,8 +1,8 @@
 """Quantised checkpoints: dequantised and sampled in memory, counted as read whole, verifiable."""
 
-from exporters import export_gguf
 from fp_models import PLAN
 
+from exporters import export_gguf
 from scratchcheck import compare, open_model
 from scratchcheck.fingerprint import fingerprint, verify
 
