@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from ..compare import Progress
 
 MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size is stored whole
+# Non-learned tensors that a sample still shows to be such (by dtype, or by its values alone);
+# every other reason names a formula table, recognisable only whole.
+SEEN_IN_A_SAMPLE = ("constant", "mask", "integer", "a single value")
 # Roles learned by construction: no value scan at build time (saves a sketch read per expert).
 LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 HASH_CHUNK = 64 * 1024 * 1024
@@ -54,9 +57,10 @@ def build(
         progress.start(sum(i.nbytes for i in checkpoint.weights()), f"fingerprint {checkpoint.path.name}")
     for info in checkpoint.weights():
         reason = reasons.get(info.name)
-        # Formula tables (sinusoids, DFT bases) are only recognisable whole; a constant is from a sample.
         whole = (
-            reason is not None and not reason.startswith("constant") and info.numel <= MAX_WHOLE_NONLEARNED
+            reason is not None
+            and not reason.startswith(SEEN_IN_A_SAMPLE)
+            and info.numel <= MAX_WHOLE_NONLEARNED
         )
         positions = None if whole else sampling.sample_positions(info.shape, plan)
         values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, plan, full_hash)
