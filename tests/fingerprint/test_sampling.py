@@ -75,6 +75,5 @@ def test_values_from_byte_ranges_equal_direct_indexing(dtype, shape):
     assert sample(x, plan)[1].tobytes() == expected.tobytes()
 
 
-def test_coalesce_merges_touching_and_near_ranges_in_order():
-    assert coalesce([(10, 20), (0, 10), (30, 40)]) == [(0, 20), (30, 40)]
-    assert coalesce([(0, 10), (30, 40)], gap=20) == [(0, 40)]
+def test_coalesce_merges_touching_and_overlapping_ranges_in_order():
+    assert coalesce([(10, 20), (0, 10), (30, 40), (35, 50)]) == [(0, 20), (30, 50)]

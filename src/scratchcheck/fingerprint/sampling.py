@@ -134,11 +134,11 @@ def row_ranges(
     return [(int(s), int(s) + span * itemsize) for s in starts]
 
 
-def coalesce(ranges: list[tuple[int, int]], gap: int = 0) -> list[tuple[int, int]]:
-    """Sorted ranges merged where they touch or lie within ``gap`` bytes of each other."""
+def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges, merged where they touch or overlap."""
     merged: list[list[int]] = []
     for start, stop in sorted(ranges):
-        if merged and start <= merged[-1][1] + gap:
+        if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], stop)
         else:
             merged.append([start, stop])

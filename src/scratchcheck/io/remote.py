@@ -145,7 +145,6 @@ class RemoteCheckpoint(Checkpoint):
     """A checkpoint read over HTTP; its fetched metadata files live in a folder removed on close."""
 
     workdir: tempfile.TemporaryDirectory | None = None
-    url: str = ""
 
     @property
     def bytes_fetched(self) -> int:
@@ -176,7 +175,7 @@ def open_remote(
     except BaseException:
         workdir.cleanup()
         raise
-    return RemoteCheckpoint(Path(source), "safetensors", files, metadata, workdir=workdir, url=source)
+    return RemoteCheckpoint(Path(source), "safetensors", files, metadata, workdir=workdir)
 
 
 def _url_files(url: str, headers: dict[str, str]) -> tuple[list[str], dict[str, str]]:
