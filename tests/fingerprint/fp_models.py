@@ -3,8 +3,9 @@
 from scratchcheck import synthetic
 from scratchcheck.fingerprint import Plan
 
-# Tensors of 16K elements and more are sampled, so 256-wide miniatures exercise the sampler.
-PLAN = Plan(whole_below=1 << 14)
+# Tensors of 16K elements and more are sampled, axes longer than 64 at most 1/32 of their indices,
+# so that 256-wide miniatures exercise the sampler as a 7B model is sampled.
+PLAN = Plan(whole_below=1 << 14, short_axis=64)
 
 
 def decoder(seed: int) -> synthetic.Weights:

@@ -3,10 +3,11 @@
 import json
 from importlib import resources
 
+import numpy as np
 import pytest
-from fp_models import PLAN
+from fp_models import PLAN, decoder
 
-from scratchcheck import compare
+from scratchcheck import compare, synthetic
 from scratchcheck.fingerprint import fingerprint
 
 
@@ -67,3 +68,24 @@ def test_verdicts_equal_the_full_compare(models, fps, suspect):
     full = compare(models[suspect], [models["base"]])
     assert _verdicts(compare(fps[suspect], [fps["base"]])) == _verdicts(full)
     assert _verdicts(compare(models[suspect], [fps["base"]])) == _verdicts(full)
+
+
+def _sinusoidal_table(positions: int, dim: int) -> np.ndarray:
+    increment = np.log(10000) / (dim // 2 - 1)
+    scaled = np.arange(positions)[:, None] * np.exp(-increment * np.arange(dim // 2))[None, :]
+    return np.concatenate([np.sin(scaled), np.cos(scaled)], axis=1).astype(np.float32)
+
+
+def test_a_large_position_table_is_kept_whole_and_stays_no_evidence(tmp_path):
+    # Two unrelated models with the same fixed table, large enough to be sampled if it were learned.
+    table = {"model.embed_positions.weight": _sinusoidal_table(2048, 64)}
+    fps = []
+    for seed in (1, 2):
+        folder = synthetic.save({**decoder(seed), **table}, tmp_path / f"m{seed}")
+        fps.append(tmp_path / f"m{seed}.scfp")
+        fp = fingerprint(folder, fps[-1], plan=PLAN)
+        record = fp.tensor("model.embed_positions.weight")
+        assert record["stored"] == "whole" and record["nonlearned_reason"].startswith("sinusoidal")
+    report = compare(fps[0], [fps[1]])
+    assert report.verdict == "independent"
+    assert any(name == "model.embed_positions.weight" for name, _ in report.coverage[0].excluded)

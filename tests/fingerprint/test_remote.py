@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fp_models import PLAN
 
-from scratchcheck import synthetic
+from scratchcheck import compare, synthetic
 from scratchcheck.errors import NotFoundError, UsageError
 from scratchcheck.fingerprint import fingerprint
 
@@ -109,3 +109,12 @@ def test_remote_needs_allow_network_and_a_missing_file_is_one_line(served):
         fingerprint(url, plan=PLAN)
     with pytest.raises(NotFoundError, match=r"nothing\.safetensors: not found \(HTTP 404\)"):
         fingerprint(url.replace("model", "nothing"), plan=PLAN, allow_network=True)
+
+
+def test_a_remote_model_compares_with_a_fingerprint_without_downloading_it(served, tmp_path):
+    folder, start = served
+    url, _ = start(flaky=False)
+    fingerprint(folder, tmp_path / "local.scfp", plan=PLAN)
+    report = compare(url, [tmp_path / "local.scfp"], allow_network=True)
+    assert report.verdict == "identical"
+    assert report.sampled["sides"][url.replace("http://", "http:/")] == "model, sampled in memory"

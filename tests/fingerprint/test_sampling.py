@@ -24,6 +24,12 @@ def test_same_shape_keeps_same_positions_and_appended_rows_keep_the_shared_ones(
     assert np.array_equal(grown[0][grown[0] < 4096], a[0])
 
 
+def test_an_axis_is_kept_alike_as_rows_and_as_columns():
+    # The residual axis of an up projection [units, d] and of a down projection [d, units].
+    up, down = sample_positions((1408, 4096)), sample_positions((4096, 1408))
+    assert np.array_equal(up[1], down[0]) and np.array_equal(up[0], down[1])
+
+
 def test_sparser_choice_is_a_subset_of_a_denser_one():
     dense, sparse = axis_positions(100_000, 8), axis_positions(100_000, 10)
     assert set(sparse) <= set(dense) and 0 < sparse.size < dense.size
@@ -38,13 +44,18 @@ def test_kept_rows_are_at_most_a_thirty_second_of_a_large_tensor(shape):
     positions = sample_positions(shape)
     ranges = coalesce(row_ranges(shape, 2, positions))
     read = sum(stop - start for start, stop in ranges)
-    assert read <= 2 * np.prod(shape) / 32 * 1.3  # hash counts scatter around n / 2**shift
+    assert read <= 2 * np.prod(shape) / 32 * 1.35  # hash counts scatter around n / 2**shift
     assert all(p.size >= 2 for p in positions)
 
 
 def test_small_tensors_are_stored_whole():
-    assert sample_positions((1024, 1023)) is None
+    assert sample_positions((512, 511)) is None
     assert sample_positions((16,), Plan(whole_below=8)) is not None
+
+
+def test_a_router_keeps_every_expert_row_and_samples_its_columns():
+    rows, cols = sample_positions((128, 4096))
+    assert rows.size == 128 and 16 <= cols.size < 96  # about 4096 / 2**7 = 32, binomially scattered
 
 
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
@@ -64,6 +75,5 @@ def test_values_from_byte_ranges_equal_direct_indexing(dtype, shape):
     assert sample(x, plan)[1].tobytes() == expected.tobytes()
 
 
-def test_coalesce_merges_touching_and_near_ranges_in_order():
-    assert coalesce([(10, 20), (0, 10), (30, 40)]) == [(0, 20), (30, 40)]
-    assert coalesce([(0, 10), (30, 40)], gap=20) == [(0, 40)]
+def test_coalesce_merges_touching_and_overlapping_ranges_in_order():
+    assert coalesce([(10, 20), (0, 10), (30, 40), (35, 50)]) == [(0, 20), (30, 50)]

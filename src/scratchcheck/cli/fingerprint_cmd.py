@@ -37,8 +37,8 @@ def fingerprint_command(model: str, output: Path | None, full_hash: bool, allow_
     fetched = f", {reads['bytes_fetched']:,} bytes fetched over HTTP" if "bytes_fetched" in reads else ""
     click.echo(
         f"written: {output} ({output.stat().st_size:,} bytes; read {reads['bytes_read']:,} of "
-        f"{reads['bytes_total']:,} bytes, at most {reads['max_fraction_sampled_tensor']:.1%} of a "
-        f"sampled tensor{fetched})"
+        f"{reads['bytes_total']:,} bytes, at most {reads['max_fraction_large_tensor']:.1%} of a large "
+        f"tensor{fetched})"
     )
 
 

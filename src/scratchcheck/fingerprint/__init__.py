@@ -49,9 +49,11 @@ def fingerprint(
 ) -> Fingerprint:
     """The fingerprint of ``model`` (a path, Hugging Face id, ``hf://`` or ``https://`` URL, or an
     open checkpoint), written atomically to ``output`` when given."""
+    from ..io.remote import RemoteCheckpoint
+
     with ExitStack() as stack:
         checkpoint = open_source(model, stack, allow_network=allow_network)
-        remote = hasattr(checkpoint, "bytes_fetched")
+        remote = isinstance(checkpoint, RemoteCheckpoint)
         fp = build(
             checkpoint,
             plan=plan,
@@ -95,7 +97,10 @@ def open_source(source: ModelSource, stack: ExitStack, *, allow_network: bool = 
 def sampled_copy(checkpoint: Checkpoint, plan: Plan = DEFAULT_PLAN) -> FingerprintCheckpoint:
     """``checkpoint`` fingerprinted in memory, so that it compares with fingerprints position by
     position; its metadata files stay where they are."""
-    return as_checkpoint(build(checkpoint, plan=plan), Path(checkpoint.path), dict(checkpoint.metadata_files))
+    from ..io.remote import RemoteCheckpoint
+
+    fp = build(checkpoint, plan=plan, scan_values=not isinstance(checkpoint, RemoteCheckpoint))
+    return as_checkpoint(fp, Path(checkpoint.path), dict(checkpoint.metadata_files))
 
 
 __all__ = [

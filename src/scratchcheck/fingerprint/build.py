@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     from ..compare import Progress
 
 MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size is stored whole
+# Non-learned tensors that a sample still shows to be such (by dtype, or by its values alone);
+# every other reason names a formula table, recognisable only whole.
+SEEN_IN_A_SAMPLE = ("constant", "mask", "integer", "a single value")
+# Roles learned by construction: no value scan at build time (saves a sketch read per expert).
+LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 HASH_CHUNK = 64 * 1024 * 1024
+LARGE_BYTES = 4 * 1024 * 1024  # the read budget is reported over tensors at least this large
 
 
 def build(
@@ -51,7 +57,11 @@ def build(
         progress.start(sum(i.nbytes for i in checkpoint.weights()), f"fingerprint {checkpoint.path.name}")
     for info in checkpoint.weights():
         reason = reasons.get(info.name)
-        whole = reason is not None and info.numel <= MAX_WHOLE_NONLEARNED
+        whole = (
+            reason is not None
+            and not reason.startswith(SEEN_IN_A_SAMPLE)
+            and info.numel <= MAX_WHOLE_NONLEARNED
+        )
         positions = None if whole else sampling.sample_positions(info.shape, plan)
         values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, plan, full_hash)
         arrays[info.name] = values
@@ -112,19 +122,42 @@ def _places(model) -> dict[str, tuple[str, list[str], int | None]]:
 
 
 def _nonlearned(model, scan_values: bool) -> dict[str, str]:
-    if scan_values:
-        from ..align.nonlearned import nonlearned
-        from ..align.sketch import Sketcher
-
-        return nonlearned(model, Sketcher(model.checkpoint))
+    """Non-learned tensors by name, and with ``scan_values`` by value (``align.nonlearned``) among
+    the tensors whose role is not a learned matrix."""
     from ..arch.conventions import load_conventions
 
     conventions = load_conventions()
-    return {
+    reasons = {
         info.name: reason
         for info in model.checkpoint.weights()
         if (reason := conventions.buffer_reason(info.name)) is not None
     }
+    if scan_values:
+        from ..align.nonlearned import nonlearned
+        from ..align.sketch import Sketcher
+        from ..arch import ModelLayout
+
+        # Projections are learned by construction, and tables too large to keep whole (embeddings)
+        # are not formula tables: their constants are still recognised from the sample later.
+        skip = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
+        skip |= {i.name for i in model.checkpoint.weights() if i.numel > MAX_WHOLE_NONLEARNED}
+        subset = _WeightsExcept(model.checkpoint, skip)
+        reasons.update(nonlearned(ModelLayout(subset), Sketcher(subset)))  # type: ignore[arg-type]
+    return reasons
+
+
+class _WeightsExcept:
+    """A checkpoint whose ``weights()`` leave some tensors out; everything else is the checkpoint's."""
+
+    def __init__(self, checkpoint: Checkpoint, left_out: set[str]) -> None:
+        self._checkpoint = checkpoint
+        self._left_out = left_out
+
+    def weights(self) -> list[TensorInfo]:
+        return [i for i in self._checkpoint.weights() if i.name not in self._left_out]
+
+    def __getattr__(self, name: str):
+        return getattr(self._checkpoint, name)
 
 
 def read_kept(
@@ -176,11 +209,11 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
 
 
 def _reads(records: list[dict[str, Any]]) -> dict[str, Any]:
-    large = [r for r in records if r["stored"] == "sampled"]
+    large = [r for r in records if r["stored"] == "sampled" and r["bytes"] >= LARGE_BYTES]
     return {
         "bytes_read": sum(r["bytes_read"] for r in records),
         "bytes_total": sum(r["bytes"] for r in records),
-        "max_fraction_sampled_tensor": max((r["bytes_read"] / r["bytes"] for r in large), default=0.0),
+        "max_fraction_large_tensor": max((r["bytes_read"] / r["bytes"] for r in large), default=0.0),
     }
 
 

@@ -1,11 +1,10 @@
-"""What changes when a comparison runs on fingerprints: same kept positions on both sides, coverage
-in the model's parameters, and a statement of the power the sampling costs."""
+"""What changes when a comparison runs on fingerprints: the same kept positions on both sides, and a
+statement of the power the sampling costs."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import replace
 from typing import Any
 
 from ..errors import UsageError
@@ -38,23 +37,6 @@ def sampled_sides(opened: list[Checkpoint]) -> dict[str, str] | None:
             opened[i] = sampled_copy(checkpoint, plan)
             sides[str(checkpoint.path)] = "model, sampled in memory"
     return sides
-
-
-def full_size_coverage(assessment, alignment):
-    """The assessment with coverage counted in the model's parameters, not the kept elements (tests
-    and their power keep the kept counts)."""
-    checkpoint = None
-    names = set()
-    for pair in alignment.pairs:
-        if pair.learned and pair.suspect_component == assessment.draft.suspect_component:
-            checkpoint = pair.suspect.checkpoint
-            names.update(pair.suspect.sources)
-    if checkpoint is None:
-        return assessment
-    compared = sum(checkpoint.info(n).numel for n in names)
-    draft = assessment.draft
-    coverage = compared / draft.params if draft.params else 0.0
-    return replace(assessment, draft=replace(draft, coverage=coverage, params_compared=compared))
 
 
 def sampling_statement(sides: dict[str, str], suspect: Checkpoint, records: list) -> dict[str, Any]:

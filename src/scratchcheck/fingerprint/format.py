@@ -2,8 +2,9 @@
 
 Layout (``docs/fingerprint-schema.md``): every stored tensor under its original name holds the kept
 sub-tensor in the dtype the model stores (float32 where the model stores it quantised); metadata
-files are zlib-compressed ``U8`` arrays under ``__file__/<name>``; ``__metadata__`` holds one key,
-``scratchcheck.fingerprint``, whose value is the JSON header validated by ``schema.json``.
+files are zlib-compressed ``U8`` arrays under ``__file__/<name>``; the JSON header validated by
+``schema.json`` is the zlib-compressed ``U8`` array ``__header__`` (a 100B MoE has 18K tensor
+records: 8 MB of JSON, 3 MB compressed); ``__metadata__`` names the schema version.
 
 Opened, a fingerprint is a ``Checkpoint``: each tensor is listed with its *kept* shape (what reads
 return), while its ``numel`` is that of the original tensor, so parameter counts and component
@@ -30,10 +31,12 @@ from ..io.safetensors import SafetensorsFile
 from ..io.writer import write_safetensors
 
 SCHEMA = "scratchcheck.fingerprint/1"
-HEADER_KEY = "scratchcheck.fingerprint"
+HEADER_KEY = "scratchcheck.fingerprint"  # in __metadata__: the schema version
+HEADER_TENSOR = "__header__"
 FILE_PREFIX = "__file__/"
 SUFFIX = ".scfp"
 MAX_METADATA_FILE = 8 * 1024 * 1024  # bytes; larger metadata files are recorded by hash only
+MAX_HEADER = 1 << 30  # bytes of header JSON a reader inflates at most
 
 
 @dataclass(frozen=True)
@@ -104,20 +107,27 @@ def read(path: str | Path) -> Fingerprint:
             relative = name[len(FILE_PREFIX) :]
             if relative.startswith("/") or ".." in relative.split("/") or "\\" in relative:
                 raise FormatError(path, f"metadata file name {relative!r} is not a safe relative path")
-            files[relative] = _inflate(st.read(name).tobytes(), path, relative)
+            files[relative] = _inflate(st.read(name).tobytes(), path, f"metadata file {relative!r}")
     return Fingerprint(header, arrays, files)
 
 
-def _inflate(data: bytes, path: Path, name: str) -> bytes:
-    """A stored metadata file, refusing corrupt data and anything inflating past MAX_METADATA_FILE."""
+def _inflate(data: bytes, path: Path, what: str, limit: int = MAX_METADATA_FILE) -> bytes:
+    """zlib-compressed bytes, refusing corrupt data and anything inflating past ``limit``."""
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(data, MAX_METADATA_FILE + 1)
+        out = inflater.decompress(data, limit + 1)
     except zlib.error:
-        raise FormatError(path, f"metadata file {name!r} is corrupt") from None
-    if len(out) > MAX_METADATA_FILE or inflater.unconsumed_tail:
-        raise FormatError(path, f"metadata file {name!r} inflates beyond {MAX_METADATA_FILE} bytes")
+        raise FormatError(path, f"the {what} is corrupt") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise FormatError(path, f"the {what} inflates beyond {limit} bytes")
     return out
+
+
+def _check_version(schema: object, path: str | Path) -> None:
+    if isinstance(schema, str) and schema.startswith("scratchcheck.fingerprint/") and schema != SCHEMA:
+        raise UnsupportedError(
+            path, f"fingerprint schema {schema!r} is newer than this scratchcheck reads ({SCHEMA})"
+        )
 
 
 @cache
@@ -129,11 +139,7 @@ def validate_header(header: object, path: str | Path) -> None:
     """The header against ``schema.json``: a future version or a malformed header is one line."""
     if not isinstance(header, dict):
         raise FormatError(path, "the fingerprint header is not a JSON object")
-    schema = header.get("schema")
-    if isinstance(schema, str) and schema.startswith("scratchcheck.fingerprint/") and schema != SCHEMA:
-        raise UnsupportedError(
-            path, f"fingerprint schema {schema!r} is newer than this scratchcheck reads ({SCHEMA})"
-        )
+    _check_version(header.get("schema"), path)
     import jsonschema
 
     try:

@@ -7,14 +7,16 @@ Hence two tensors of one shape keep the same positions, a tensor with rows added
 end keeps the same shared rows, and a sparser choice is always a subset of a denser one (nested).
 The coordinate test on the kept sub-tensor is then an exact test on those elements.
 
-The row axis (second to last) keeps at most 1/32 of its indices, so reading whole kept rows reads
-at most ~3% of a large tensor; axes in front of it (stacked experts) are kept whole.
+An axis longer than 256 keeps at most 1/32 of its indices, so reading whole kept rows reads at most
+~3% of a tensor; shorter axes (a router's experts) and axes in front of the row axis (stacked
+experts) are kept whole.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -28,8 +30,9 @@ class Plan:
 
     key: int = DEFAULT_KEY
     axis_target: int = 32  # indices kept per sampled axis, between axis_target and 2 * axis_target
-    whole_below: int = 1 << 20  # tensors with fewer elements are stored whole (4 MiB as float32)
-    row_min_shift: int = 5  # the row axis keeps at most 1/32 of its indices: bounded bytes read
+    whole_below: int = 1 << 18  # tensors with fewer elements are stored whole (1 MiB as float32)
+    min_shift: int = 5  # an axis longer than short_axis keeps at most 1/32 of its indices
+    short_axis: int = 256  # an axis this short is kept whole (experts of a router, heads)
     min_kept: int = 2  # an axis keeps at least this many indices (a shorter axis is kept whole)
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,24 +61,31 @@ def keyed_hash(index: np.ndarray, key: int = DEFAULT_KEY) -> np.ndarray:
 
 
 def axis_shift(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> int:
-    """How sparsely axis ``axis`` of length ``n`` is sampled: keep about ``n / 2**shift``."""
-    if axis < ndim - 2:
-        return 0  # a stack (experts): every entry kept, each sampled the same way
-    shift = max(0, int(math.floor(math.log2(max(n, 1) / plan.axis_target))))
-    return max(shift, plan.row_min_shift) if axis == ndim - 2 else shift
+    """How sparsely axis ``axis`` (of ``ndim``) of length ``n`` is sampled: keep about ``n / 2**shift``.
+
+    A function of the length alone (stacks aside): the residual axis is kept alike whether it is a
+    matrix's rows (down projection) or its columns (up projection), so unit features line up."""
+    if axis < ndim - 2 or n <= plan.short_axis:
+        return 0  # a stack (experts), or a short axis: every entry kept
+    return max(int(math.floor(math.log2(n / plan.axis_target))), plan.min_shift)
 
 
+@lru_cache(maxsize=1024)
 def axis_positions(n: int, shift: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
-    """Sorted indices of ``range(n)`` kept at ``shift``; the shift is lowered until ``min_kept`` survive."""
-    if shift == 0 or n <= plan.min_kept:
-        return np.arange(n, dtype=np.int64)
-    top = keyed_hash(np.arange(n, dtype=np.uint64), plan.key)
-    while shift > 0:
-        kept = np.flatnonzero((top >> np.uint64(64 - shift)) == 0)
-        if kept.size >= plan.min_kept:
-            return kept.astype(np.int64)
-        shift -= 1
-    return np.arange(n, dtype=np.int64)
+    """Sorted indices of ``range(n)`` kept at ``shift``; the shift is lowered until ``min_kept``
+    survive. Cached and read-only: every tensor with an axis of this length shares the array."""
+    kept = np.arange(n, dtype=np.int64)
+    if shift > 0 and n > plan.min_kept:
+        top = keyed_hash(kept.astype(np.uint64), plan.key) >> np.uint64(64 - shift)
+        while shift > 0:
+            chosen = np.flatnonzero(top == 0)
+            if chosen.size >= plan.min_kept:
+                kept = chosen.astype(np.int64)
+                break
+            shift -= 1
+            top = top >> np.uint64(1)
+    kept.setflags(write=False)
+    return kept
 
 
 def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Positions | None:
@@ -124,11 +134,11 @@ def row_ranges(
     return [(int(s), int(s) + span * itemsize) for s in starts]
 
 
-def coalesce(ranges: list[tuple[int, int]], gap: int = 0) -> list[tuple[int, int]]:
-    """Sorted ranges merged where they touch or lie within ``gap`` bytes of each other."""
+def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges, merged where they touch or overlap."""
     merged: list[list[int]] = []
     for start, stop in sorted(ranges):
-        if merged and start <= merged[-1][1] + gap:
+        if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], stop)
         else:
             merged.append([start, stop])
@@ -146,13 +156,11 @@ def values_from_ranges(
     itemsize = np.dtype(dtype).itemsize
     kept_shape = tuple(p.size for p in positions)
     starts = np.array([s for s, _ in fetched], dtype=np.int64)
-    wanted = row_ranges(shape, itemsize, positions, offset)
-    _, rows_positions = _as_rows(shape, positions)
-    last = rows_positions[-1]
-    picks = ((last - last[0]) * itemsize)[:, None] + np.arange(itemsize)
-    out = np.empty((len(wanted), last.size), dtype=dtype)
-    for r, (start, _) in enumerate(wanted):
-        base, data = fetched[int(np.searchsorted(starts, start, side="right")) - 1]
-        raw = np.frombuffer(data, dtype=np.uint8, offset=start - base)
-        out[r] = raw[picks.ravel()].view(dtype)
-    return out.reshape(kept_shape)
+    at = np.cumsum([0] + [len(d) for _, d in fetched[:-1]])  # where each range sits in ``buffer``
+    buffer = np.frombuffer(b"".join(d for _, d in fetched), dtype=np.uint8)
+    rows = np.array([s for s, _ in row_ranges(shape, itemsize, positions, offset)], dtype=np.int64)
+    block = np.searchsorted(starts, rows, side="right") - 1
+    row_at = at[block] + rows - starts[block]
+    last = _as_rows(shape, positions)[1][-1]
+    picks = row_at[:, None, None] + ((last - last[0]) * itemsize)[None, :, None] + np.arange(itemsize)
+    return buffer[picks.reshape(-1)].view(dtype).reshape(kept_shape)

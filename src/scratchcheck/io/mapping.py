@@ -73,7 +73,9 @@ class MappedFile:
         out = []
         for start, stop in ranges:
             if start < 0 or stop > self.size:
-                raise FormatError(self.path, f"byte range {start}:{stop} lies outside the {self.size}-byte file")
+                raise FormatError(
+                    self.path, f"byte range {start}:{stop} lies outside the {self.size}-byte file"
+                )
             out.append((start, os.pread(self._fd, stop - start, start)))
             self.bytes_read += stop - start
         return out

@@ -145,7 +145,6 @@ class RemoteCheckpoint(Checkpoint):
     """A checkpoint read over HTTP; its fetched metadata files live in a folder removed on close."""
 
     workdir: tempfile.TemporaryDirectory | None = None
-    url: str = ""
 
     @property
     def bytes_fetched(self) -> int:
@@ -176,7 +175,7 @@ def open_remote(
     except BaseException:
         workdir.cleanup()
         raise
-    return RemoteCheckpoint(Path(source), "safetensors", files, metadata, workdir=workdir, url=source)
+    return RemoteCheckpoint(Path(source), "safetensors", files, metadata, workdir=workdir)
 
 
 def _url_files(url: str, headers: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -208,7 +207,10 @@ def _hub_urls(model_id: str) -> tuple[list[str], dict[str, str], dict[str, str]]
         raise NotFoundError(f"hf://{model_id}", "no top-level .safetensors files in the repository")
     token = get_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url = lambda name: hf_hub_url(repo_id, name, revision=revision or None)  # noqa: E731
+
+    def url(name: str) -> str:
+        return hf_hub_url(repo_id, name, revision=revision or None)
+
     metadata = {
         n: url(n)
         for n in names
