@@ -22,7 +22,7 @@ from dataclasses import replace
 from .. import __version__
 from ..arch import layout
 from ..evidence import stats
-from ..evidence.verdict import ALPHA_DERIVED
+from ..evidence.thresholds import ALPHA_DERIVED
 from ..io import Checkpoint
 from ..results import ComparisonReport, ComponentComparison
 from .candidates import shape_keys
@@ -134,9 +134,11 @@ def _raw_log_p(comp: ComponentComparison) -> float:
 
 
 def _match(name: str, comp: ComponentComparison, log_p: float) -> SourceMatch:
+    """Found when ``compare``'s own rules say identical, or derived (its rules: spread evidence, no
+    blind spot) and the p adjusted over the whole registry still clears the bar."""
     if comp.verdict == "identical":
         verdict = "identical"
-    elif math.isfinite(log_p) and log_p < math.log(ALPHA_DERIVED):
+    elif comp.verdict == "derived" and math.isfinite(log_p) and log_p < math.log(ALPHA_DERIVED):
         verdict = "derived"
     else:
         verdict = "not_found"
