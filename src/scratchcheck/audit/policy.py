@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import PolicyError
 from .schema_check import first_error
@@ -58,7 +58,7 @@ class Rule:
     components: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     allow_declared: bool = False
-    not_comparable: str = "pass"  # pass | undetermined: a component whose shapes match no reference's
+    not_comparable: Literal["pass", "undetermined"] = "pass"  # a component whose shapes match no reference's
     licences: tuple[str, ...] = ()  # licences a declared borrowing may carry; empty: any
     min: float = 0.0  # original_share
     min_coverage: float = 0.0
@@ -73,7 +73,7 @@ class Policy:
     source: str  # a preset name or the file's path
     extends: tuple[str, ...]  # what it was built on, nearest first
     rules: tuple[Rule, ...]
-    allows: tuple[Allow, ...] = field(default_factory=tuple)
+    allows: tuple[Allow, ...] = ()
 
 
 def load_schema() -> dict[str, Any]:
@@ -111,13 +111,13 @@ class _Layer:
     allows: tuple[Allow, ...]
 
 
-def _resolve(path: Path, label: str, seen: tuple[str, ...]) -> _Layer:
-    if label in seen:
-        raise PolicyError(label, f"extends itself through {' -> '.join((*seen, label))}")
+def _resolve(path: Path, label: str, seen: tuple[Path, ...]) -> _Layer:
+    if path.resolve() in seen:
+        raise PolicyError(label, "extends itself (directly or through the files it extends)")
     raw = _read(path, label)
     schema = load_schema()
     _raise(label, first_error(raw, schema))
-    base = _base(raw.get("extends"), path, label, (*seen, label))
+    base = _base(raw.get("extends"), path, label, (*seen, path.resolve()))
     rules = dict(base.rules) if base else {}
     for i, entry in enumerate(raw.get("rule", [])):
         inherited = rules.get(entry["id"], {})
@@ -150,7 +150,7 @@ def _read(path: Path, label: str) -> dict[str, Any]:
         raise PolicyError(label, f"not valid TOML: {exc}") from None
 
 
-def _base(extends: str | None, path: Path, label: str, seen: tuple[str, ...]) -> _Layer | None:
+def _base(extends: str | None, path: Path, label: str, seen: tuple[Path, ...]) -> _Layer | None:
     if extends is None:
         return None
     if extends in PRESETS:
