@@ -2,6 +2,7 @@
 naming the file and the key."""
 
 import tomllib
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -152,3 +153,20 @@ def test_bad_toml_and_missing_files_name_the_file(tmp_path):
         load_policy(tmp_path / "absent.toml")
     with pytest.raises(PolicyError, match="no such preset or policy file"):
         load_policy("lenient")
+
+
+def test_every_policy_key_rule_type_and_preset_rule_is_explained_in_the_docs():
+    """docs/audit.md is the evaluator's page: a key added to policy.schema.json must be explained there."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    schema = load_schema()
+    for key in (
+        *schema["properties"],
+        *schema["$defs"]["rule_entry"]["properties"],
+        *schema["$defs"]["allow"]["properties"],
+    ):
+        assert any(form in docs for form in (f"`{key}`", f"{key} =", f"[[{key}]]")), key
+    for rule_type in RuleType:
+        assert f"`{rule_type}`" in docs, rule_type
+    for name in PRESETS:
+        for rule in load_policy(name).rules:
+            assert f"`{rule.id}`" in docs, rule.id

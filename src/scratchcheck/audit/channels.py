@@ -21,7 +21,7 @@ def _observations(channel: dict[str, Any], kinds: tuple[str, ...]) -> list[dict[
 
 def _disclosed(
     declarations: Declarations, reference: str, value: str, subjects: tuple[str, ...] | None = None
-):
+) -> tuple[Outcome, str]:
     """(outcome, note) for something taken from ``reference``: PASS when a declaration covers it."""
     allow = declarations.naming(value) if value else None
     allow = allow or declarations.covering(reference, subjects)
