@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..evidence.verdict import TRAP_COSINE
 from ..report.digest import measured, tensors_of, verdict_shares
 from ..report.fmt import corr, model_name, p_is, params, share
-from ..results import ComparisonReport, ComponentComparison
+from ..results import ComparisonReport, ComponentComparison, TensorComparison
 from .declarations import Declarations
 from .policy import Rule
 from .results import Evidence, Outcome, worst
@@ -66,56 +66,37 @@ def _originality(
 ) -> Evidence:
     numbers = f"{p_is(c.p_value)}, Pearson {corr(c.pearson)}, {share(c.share)} of the parameters"
     pairs = measured(tensors_of(report, c))
+    tensors: list[str] = []
     if c.verdict in BORROWED:
-        top = sorted(pairs, key=lambda t: -abs(t.pearson or 0.0))[:TENSORS_SHOWN]
+        tensors = [t.suspect for t in sorted(pairs, key=lambda t: -abs(t.pearson or 0.0))[:TENSORS_SHOWN]]
         note = f"{c.verdict} from {model_name(c.reference)} ({numbers})"
         allow = (
             declarations.covering(c.reference, (c.suspect_component, c.component_kind))
             if rule.allow_declared
             else None
         )
-        if allow is None:
-            outcome = Outcome.FAIL
-        else:
+        outcome = Outcome.FAIL
+        if allow is not None:
             check = declarations.check(allow, c.reference, rule.licences)
             outcome, note = check.outcome, f"{note}: {check.note}"
-        return _evidence(c, outcome, note, [t.suspect for t in top])
-    if c.verdict == "independent":
+    elif c.verdict == "independent":
+        outcome = Outcome.PASS
         note = f"independent of every reference ({numbers}; a common |r| of {corr(c.power)} would have been detected)"
-        trap = [t for t in pairs if t.raw_cosine_uninformative and (t.cosine or 0.0) >= TRAP_COSINE]
-        explained = []
-        if trap:
-            t = trap[0]
-            explained.append(
-                f"raw cosine >= {TRAP_COSINE} on {len(trap)} tensor pair(s) (e.g. {t.suspect}: cosine {corr(t.cosine)}, "
-                f"Pearson {corr(t.pearson)}) is what any two positive, near-constant tensors show: explained, not evidence"
-            )
-        return _evidence(c, Outcome.PASS, note, [], explained)
-    if c.verdict == "not_comparable":
-        if rule.not_comparable == "pass" and compared_any:
-            note = (
-                "no tensor has a reference counterpart of its shape: it cannot be a plain copy (not compared)"
-            )
-            return _evidence(c, Outcome.PASS, note)
+    elif c.verdict == "not_comparable" and rule.not_comparable == "pass" and compared_any:
+        outcome = Outcome.PASS
+        note = "no tensor has a reference counterpart of its shape: it cannot be a plain copy (not compared)"
+    elif c.verdict == "not_comparable":
+        outcome = Outcome.UNDETERMINED
         why = (
-            "nothing in the model could be compared"
-            if not compared_any
-            else "this rule does not accept parts it could not compare"
+            "this rule does not accept parts it could not compare"
+            if compared_any
+            else "nothing in the model could be compared"
         )
-        return _evidence(c, Outcome.UNDETERMINED, f"not comparable with any reference: {why}")
-    power = f"; only a common |r| of {corr(c.power)} or more could have been detected" if c.power else ""
-    return _evidence(
-        c, Outcome.UNDETERMINED, f"{c.verdict} against {model_name(c.reference)} ({numbers}{power})"
-    )
-
-
-def _evidence(
-    c: ComponentComparison,
-    outcome: Outcome,
-    note: str,
-    tensors: list[str] | None = None,
-    explained: list[str] | None = None,
-) -> Evidence:
+        note = f"not comparable with any reference: {why}"
+    else:
+        outcome = Outcome.UNDETERMINED
+        power = f"; only a common |r| of {corr(c.power)} or more could have been detected" if c.power else ""
+        note = f"{c.verdict} against {model_name(c.reference)} ({numbers}{power})"
     return Evidence(
         subject=c.suspect_component,
         outcome=outcome,
@@ -126,9 +107,21 @@ def _evidence(
         share=c.share,
         coverage=c.coverage,
         power=c.power,
-        tensors=tensors or [],
-        explained=explained or [],
+        tensors=tensors,
+        explained=_raw_cosine_trap(pairs),
     )
+
+
+def _raw_cosine_trap(pairs: list[TensorComparison]) -> list[str]:
+    """The raw cosines a reader would call "similar" that any two such tensors show (Solar/GLM)."""
+    trap = [t for t in pairs if t.raw_cosine_uninformative and (t.cosine or 0.0) >= TRAP_COSINE]
+    if not trap:
+        return []
+    t = trap[0]
+    return [
+        f"raw cosine >= {TRAP_COSINE} on {len(trap)} tensor pair(s) (e.g. {t.suspect}: cosine {corr(t.cosine)}, "
+        f"Pearson {corr(t.pearson)}) is what any two positive, near-constant tensors show: explained, not evidence"
+    ]
 
 
 def original_share(rule: Rule, report: ComparisonReport) -> tuple[Outcome, str, list[Evidence]]:
