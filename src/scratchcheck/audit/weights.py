@@ -7,10 +7,10 @@ UNDETERMINED, and a model of which nothing could be compared is UNDETERMINED und
 
 from __future__ import annotations
 
-from ..evidence.verdict import TRAP_COSINE
-from ..report.digest import measured, tensors_of, verdict_shares
+from ..evidence.thresholds import TRAP_COSINE
+from ..report.digest import measured, tensors_of
 from ..report.fmt import corr, model_name, p_is, params, share
-from ..results import ComparisonReport, ComponentComparison, TensorComparison
+from ..results import SHARE_KEYS, ComparisonReport, ComponentComparison, TensorComparison
 from .declarations import Declarations
 from .policy import Rule
 from .results import Evidence, Outcome, worst
@@ -20,11 +20,9 @@ TENSORS_SHOWN = 3
 
 
 def share_by_verdict(report: ComparisonReport) -> dict[str, float]:
-    """Share of the suspect's parameters per verdict: identical, derived, inconclusive, independent,
-    not_compared (summing to 1). From the component verdicts until per-layer provenance shares land."""
-    shares = verdict_shares(report)
-    shares["not_compared"] = shares.pop("not_comparable", 0.0)
-    return shares
+    """Share of the suspect's parameters per verdict (every key of ``SHARE_KEYS``, summing to 1),
+    from the per-layer provenance groups of each component's best reference."""
+    return {key: report.share_by_verdict.get(key, 0.0) for key in SHARE_KEYS}
 
 
 def in_scope(rule: Rule, comp: ComponentComparison) -> bool:

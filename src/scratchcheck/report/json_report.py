@@ -1,4 +1,4 @@
-"""The JSON outputs: versioned contracts (``scratchcheck.compare/1``, ``scratchcheck.inspect/1``,
+"""The JSON outputs: versioned contracts (``scratchcheck.compare/1.1``, ``scratchcheck.inspect/1``,
 ``scratchcheck.audit/1``).
 
 The schema files ``compare.schema.json``, ``inspect.schema.json`` and ``audit.schema.json`` beside this
@@ -42,7 +42,7 @@ def load_report(path: str | os.PathLike[str]) -> ComparisonReport:
         raise FormatError(path, "not a scratchcheck report (no 'schema' key)")
     family, _, major = str(data["schema"]).partition("/")
     expected_family, _, expected_major = SCHEMA.partition("/")
-    if family != expected_family or major.split(".")[0] != expected_major:
+    if family != expected_family or major.split(".")[0] != expected_major.split(".")[0]:
         raise FormatError(path, f"schema {data['schema']!r} is not {SCHEMA!r}")
     try:
         return report_from_dict(data)
@@ -51,5 +51,6 @@ def load_report(path: str | os.PathLike[str]) -> ComparisonReport:
 
 
 def load_schema(kind: str = "compare") -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``scratchcheck.{kind}/1`` (compare, inspect or audit)."""
+    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1.1``, or (``kind="inspect"`` /
+    ``kind="audit"``) of ``scratchcheck.inspect/1`` / ``scratchcheck.audit/1``."""
     return json.loads(SCHEMA_FILES[kind].read_text(encoding="utf-8"))
