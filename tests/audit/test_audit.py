@@ -1,5 +1,7 @@
 """The issue's acceptance cases: the disputes in miniature under the shipped policies."""
 
+from dataclasses import replace
+
 import pytest
 from audit_builders import DECLARATION, declare, write_policy
 
@@ -128,14 +130,18 @@ def test_a_comparison_with_no_power_is_undetermined_never_pass(unrelated_shapes,
     )
 
 
-def test_the_original_share_rule_reads_the_parameter_shares(hcx, tmp_path):
+def test_the_original_share_rule_reads_the_per_layer_shares(hcx, tmp_path):
     template = 'extends = "strict"\n[[rule]]\nid = "share"\ntype = "original_share"\nmin = {min}'
     shares = audit(hcx.report, load_policy("strict")).share_by_verdict
-    assert shares["derived"] == pytest.approx(
-        next(c.share for c in hcx.report.components if c.component_kind == "vision")
-    ) and sum(shares.values()) == pytest.approx(1)
-    for minimum, expected in ((0.5, Outcome.FAIL), (0.3, Outcome.PASS)):
-        policy = load_policy(write_policy(tmp_path, template.format(min=minimum)))
+    assert shares == hcx.report.share_by_verdict and sum(shares.values()) == pytest.approx(1)
+    tested, possible = shares["independent"], 1 - shares["derived"] - shares["identical"]
+    assert 0 < tested < possible < 1  # the projector was not compared: it could go either way
+    for minimum, expected in (
+        (tested - 0.01, Outcome.PASS),
+        ((tested + possible) / 2, Outcome.UNDETERMINED),
+        (possible + 0.01, Outcome.FAIL),
+    ):
+        policy = load_policy(write_policy(tmp_path, template.format(min=round(minimum, 6))))
         (share_rule,) = [r for r in audit(hcx.report, policy).rules if r.id == "share"]
         assert share_rule.outcome == expected, share_rule.summary
 
@@ -147,3 +153,27 @@ def test_warnings_never_decide_and_a_policy_without_deciding_rules_is_undetermin
     assert result.outcome == Outcome.PASS
     only_warnings = write_policy(tmp_path, '[[rule]]\nid = "t"\ntype = "tokenizer"\nseverity = "warn"')
     assert audit(solar.report, load_policy(only_warnings)).outcome == Outcome.UNDETERMINED
+
+
+def test_a_partly_borrowed_component_names_its_borrowed_layers_and_blind_spots_are_shown(hcx):
+    declare(hcx.suspect, None)
+    vision = next(c for c in hcx.report.components if c.component_kind == "vision")
+    lm = next(c for c in hcx.report.components if c.component_kind == "language_model")
+    groups = vision.provenance
+    partial = [replace(g, verdict="independent") if g.group == "layer 3" else g for g in groups]
+    unsure = replace(lm, verdict="inconclusive", blind_spots=["norm gains folded into the next layer"])
+    report = replace(
+        hcx.report,
+        components=[
+            replace(vision, provenance=partial) if c is vision else unsure if c is lm else c
+            for c in hcx.report.components
+        ],
+    )
+    result = audit(report, load_policy("strict"))
+    (vision_evidence,) = evidence(result, "vision")
+    borrowed = [g.group for g in partial if g.verdict == "derived"]
+    assert "layer 3" not in borrowed and f"borrowed: {', '.join(borrowed)}" in vision_evidence.note
+    (lm_evidence,) = [e for e in rule(result, "original").evidence if e.subject == "language_model"]
+    assert (
+        lm_evidence.outcome == Outcome.UNDETERMINED and "blind spots: norm gains folded" in lm_evidence.note
+    )

@@ -67,7 +67,11 @@ def _originality(
     tensors: list[str] = []
     if c.verdict in BORROWED:
         tensors = [t.suspect for t in sorted(pairs, key=lambda t: -abs(t.pearson or 0.0))[:TENSORS_SHOWN]]
+        groups = [g for g in c.provenance if g.verdict in BORROWED]
         note = f"{c.verdict} from {model_name(c.reference)} ({numbers})"
+        if groups and len(groups) < len(c.provenance):  # partly borrowed: say which part
+            borrowed = sum(g.share for g in groups)
+            note += f"; borrowed: {', '.join(g.group for g in groups)} ({share(borrowed)} of the parameters)"
         allow = (
             declarations.covering(c.reference, (c.suspect_component, c.component_kind))
             if rule.allow_declared
@@ -94,7 +98,8 @@ def _originality(
     else:
         outcome = Outcome.UNDETERMINED
         power = f"; only a common |r| of {corr(c.power)} or more could have been detected" if c.power else ""
-        note = f"{c.verdict} against {model_name(c.reference)} ({numbers}{power})"
+        blind = f"; blind spots: {'; '.join(c.blind_spots)}" if c.blind_spots else ""
+        note = f"{c.verdict} against {model_name(c.reference)} ({numbers}{power}{blind})"
     return Evidence(
         subject=c.suspect_component,
         outcome=outcome,
@@ -123,24 +128,25 @@ def _raw_cosine_trap(pairs: list[TensorComparison]) -> list[str]:
 
 
 def original_share(rule: Rule, report: ComparisonReport) -> tuple[Outcome, str, list[Evidence]]:
-    """At least ``rule.min`` of the parameters original: FAIL when the borrowed share alone rules it
-    out, UNDETERMINED when inconclusive parts could tip it."""
+    """At least ``rule.min`` of the parameters tested original (independent, layer by layer): FAIL
+    when the borrowed share alone rules it out, UNDETERMINED when parts inconclusive or not compared
+    could decide it."""
     shares = share_by_verdict(report)
-    borrowed = sum(shares.get(v, 0.0) for v in BORROWED)
-    open_ = shares.get("inconclusive", 0.0)
-    original_share_ = 1.0 - borrowed - open_
+    borrowed = shares["identical"] + shares["derived"]
+    original_ = shares["independent"]
     if 1.0 - borrowed < rule.min:
         outcome = Outcome.FAIL
-    elif original_share_ < rule.min:
+    elif original_ < rule.min:
         outcome = Outcome.UNDETERMINED
     else:
         outcome = Outcome.PASS
-    breakdown = ", ".join(
-        f"{v.replace('_', ' ')} {share(s)}" for v, s in sorted(shares.items(), key=lambda kv: -kv[1]) if s
+    breakdown = ", ".join(f"{v.replace('_', ' ')} {share(s)}" for v, s in shares.items() if s)
+    summary = (
+        f"{share(original_)} tested original, {share(borrowed)} borrowed, "
+        f"{share(1.0 - original_ - borrowed)} open (need {share(rule.min)})"
     )
-    summary = f"{share(original_share_)} original, {share(borrowed)} borrowed, {share(open_)} open (need {share(rule.min)})"
-    note = f"share of the suspect's parameters by verdict: {breakdown}"
-    return outcome, summary, [Evidence("model", outcome, note, share=original_share_)]
+    note = f"share of the suspect's parameters by verdict, layer by layer: {breakdown}"
+    return outcome, summary, [Evidence("model", outcome, note, share=original_)]
 
 
 def coverage(rule: Rule, report: ComparisonReport) -> tuple[Outcome, str, list[Evidence]]:
