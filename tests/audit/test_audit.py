@@ -1,11 +1,13 @@
 """The issue's acceptance cases: the disputes in miniature under the shipped policies."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from audit_builders import DECLARATION, declare, write_policy
 
 from scratchcheck.audit import Outcome, audit, load_policy
+from scratchcheck.metadata import compare_metadata
 
 DECLARED = """
 extends = "declared-borrowing"
@@ -177,3 +179,19 @@ def test_a_partly_borrowed_component_names_its_borrowed_layers_and_blind_spots_a
     assert (
         lm_evidence.outcome == Outcome.UNDETERMINED and "blind spots: norm gains folded" in lm_evidence.note
     )
+
+
+def test_a_base_model_in_the_model_card_is_a_declaration_not_a_leak(hcx, tmp_path):
+    card = "---\nbase_model: Qwen/Qwen2.5-VL-32B-Instruct\n---\nVision from Qwen2.5-VL (Apache-2.0).\n"
+    folder = tmp_path / "card"
+    folder.mkdir()
+    (folder / "README.md").write_text(card)
+    (folder / "config.json").write_text("{}")
+    metadata = {
+        ref: {**channel, **compare_metadata(folder, Path(ref)).to_dict()}
+        for ref, channel in hcx.report.metadata.items()
+    }
+    assert any("base_model" in " ".join(o["where"]) for o in next(iter(metadata.values()))["observations"])
+    result = audit(replace(hcx.report, metadata=metadata), load_policy("strict"))
+    (leak,) = [r for r in result.rules if r.type == "metadata_leak"]
+    assert leak.outcome == Outcome.PASS and not leak.evidence

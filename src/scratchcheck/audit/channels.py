@@ -41,6 +41,8 @@ def metadata_leak(
         facts = {f"{f['file']} {f['json_path']}": f for f in channel["suspect"]["config_facts"]}
         for obs in _observations(channel, ("config",)):
             for where in obs["where"] or ["config"]:
+                if facts.get(where, {}).get("kind") == "base_model":
+                    continue  # a model card's base_model is a declaration, not a leak
                 value = facts.get(where, {}).get("value")
                 outcome, how = _disclosed(declarations, reference, value if isinstance(value, str) else "")
                 evidence.setdefault(
