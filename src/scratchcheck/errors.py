@@ -32,3 +32,7 @@ class UnsafePickleError(FormatError):
 
 class UsageError(ScratchcheckError):
     """Arguments that cannot work together (e.g. an unknown component name)."""
+
+
+class PolicyError(ScratchcheckError):
+    """An audit policy that is not TOML, breaks the policy schema, or extends something unknown."""

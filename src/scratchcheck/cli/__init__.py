@@ -8,6 +8,7 @@ import traceback
 import click
 
 from ..errors import ScratchcheckError
+from .audit_cmd import audit_command
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
 from .inspect_cmd import inspect_command
@@ -28,6 +29,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(inspect_command)
 cli.add_command(compare_command)
 cli.add_command(demo_command)
+cli.add_command(audit_command)
 
 
 def main(argv: list[str] | None = None) -> None:
