@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import FormatError, NotFoundError
+from ..errors import FormatError
 
 
 def containment_root(folder: Path) -> Path:
@@ -29,11 +29,10 @@ def containment_root(folder: Path) -> Path:
 
 
 def contained(path: Path, folder: Path, what: str) -> Path:
-    """``path`` (a file or folder of the model in ``folder``) after checking where it resolves to."""
+    """``path`` (a file or folder of the model in ``folder``) after checking where it resolves to;
+    whether it exists is left to the caller."""
     try:
-        target = path.resolve(strict=True)
-    except FileNotFoundError:
-        raise NotFoundError(path, f"{what} does not exist") from None
+        target = path.resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # a link loop; a NUL byte in the name
         raise FormatError(path, f"{what} cannot be resolved ({exc})".splitlines()[0]) from None
     root = containment_root(folder)
