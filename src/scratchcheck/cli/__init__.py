@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ..errors import ScratchcheckError
+from ..errors import ScratchcheckError, file_being_read
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
 from .inspect_cmd import inspect_command
@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(f"scratchcheck: error: {where}{exc.strerror or exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except Exception as exc:  # a bug: still one line, with the way to see more
+    except Exception as exc:  # a bug: still one line, naming the file it met, with the way to see more
         if debug:
             traceback.print_exc()
+        where = f" while reading {path}" if (path := file_being_read(exc)) else ""
+        detail = " ".join(str(exc).split())
         click.echo(
-            f"scratchcheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            f"scratchcheck: internal error{where}: {type(exc).__name__}: {detail} (rerun with --debug for details)",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import NotFoundError, UnsupportedError
+from ..errors import NotFoundError, UnsupportedError, reading
 from .base import METADATA_PATTERNS, Checkpoint, TensorFile
 from .limits import MAX_METADATA_BYTES
 from .paths import contained
@@ -78,7 +78,8 @@ def open_tensor_file(path: Path, fmt: str | None = None) -> TensorFile:
     fmt = fmt or detect_format(path)
     module_name, class_name = READERS[fmt]
     module = importlib.import_module(f"{__package__}.{module_name}")
-    return getattr(module, class_name)(path)
+    with reading(path):
+        return getattr(module, class_name)(path)
 
 
 def _open_file(path: Path) -> Checkpoint:
