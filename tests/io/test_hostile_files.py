@@ -178,3 +178,22 @@ def test_declared_huge_fp8_block_does_not_expand_the_scales(tmp_path: Path) -> N
     config = {"quantization_config": {"weight_block_size": [1, 10**12]}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     np.testing.assert_array_equal(open_model(tmp_path).read_float("w"), np.repeat(scale, 5, axis=1))
+
+
+def test_npy_header_that_does_not_tokenize(tmp_path: Path) -> None:
+    # numpy's header parser raised tokenize.TokenError for an unterminated dict (found by the fuzzer).
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,"
+    with zipfile.ZipFile(tmp_path / "m.npz", "w") as archive:
+        archive.writestr("w.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header) + 1) + header + b"\n")
+    with pytest.raises(FormatError, match="bad .npy header") as caught:
+        NpzFile(tmp_path / "m.npz")
+    one_line(caught, tmp_path / "m.npz")
+
+
+def test_shard_index_naming_a_list(tmp_path: Path) -> None:
+    save_file({"w": np.zeros(2, np.float32)}, str(tmp_path / "a.safetensors"))
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"w": ["a.safetensors"]}}))
+    with pytest.raises(FormatError, match="unsafe shard path") as caught:
+        open_model(tmp_path)
+    one_line(caught, index)

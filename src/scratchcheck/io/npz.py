@@ -8,6 +8,7 @@ are inflated on demand. Object arrays would need pickle and are refused.
 from __future__ import annotations
 
 import io
+import tokenize
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,8 @@ class NpzFile(TensorFile):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(head, max_header_size=_MAX_HEADER)
             else:
                 raise UnsupportedError(self.path, f"member {member.filename}: .npy format version {version}")
-        except ValueError as exc:
+        # numpy parses the header dict with tokenize and ast.literal_eval, which raise these for garbage.
+        except (ValueError, SyntaxError, TypeError, tokenize.TokenError, RecursionError) as exc:
             raise FormatError(
                 self.path, f"member {member.filename}: bad .npy header ({exc})".splitlines()[0]
             ) from None

@@ -128,6 +128,9 @@ def read_weight_map(index_path: Path) -> dict[str, str]:
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise FormatError(index_path, "no 'weight_map' object in the shard index")
+    for shard in weight_map.values():
+        if not isinstance(shard, str) or "/" in shard or "\\" in shard or shard.startswith("."):
+            raise FormatError(index_path, f"weight_map names an unsafe shard path {shard!r}")
     return weight_map
 
 
@@ -136,8 +139,6 @@ def read_index(index_path: Path) -> list[Path]:
     weight_map = read_weight_map(index_path)
     shards = []
     for shard in dict.fromkeys(weight_map.values()):
-        if not isinstance(shard, str) or "/" in shard or "\\" in shard or shard.startswith("."):
-            raise FormatError(index_path, f"weight_map names an unsafe shard path {shard!r}")
         path = index_path.parent / shard
         if not path.is_file():
             raise NotFoundError(path, f"missing shard named in {index_path.name}")
