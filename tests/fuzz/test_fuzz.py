@@ -14,7 +14,7 @@ from fuzz.draw import HypothesisDraw
 from fuzz.harness import Fuzzer
 from fuzz.seeds import FORMATS
 
-CASES_PER_FORMAT = 40
+CASES_PER_FORMAT = 36
 
 
 @pytest.fixture(scope="module")

@@ -89,8 +89,9 @@ def test_no_stand_in_accepts_build(tmp_path: Path, target: bytes) -> None:
         (PROTO4 + b"\x96" + struct.pack("<Q", 2**62) + b"ab.", "corrupt pickle"),  # BYTEARRAY8
         (PROTO4 + b"\x8d" + struct.pack("<Q", 2**62) + b"ab.", "corrupt pickle"),  # BINUNICODE8
         (PROTO4 + b"\x95" + struct.pack("<Q", 2**62) + b"K\x01.", "corrupt pickle"),  # FRAME
+        (PROTO4 + b"\x95" + struct.pack("<Q", 2**63) + b"K\x01.", "corrupt pickle"),  # OverflowError
     ],
-    ids=["memo", "binbytes8", "bytearray8", "binunicode8", "frame"],
+    ids=["memo", "binbytes8", "bytearray8", "binunicode8", "frame", "frame-2**63"],
 )
 def test_lengths_and_memo_indices_are_checked_before_allocating(
     tmp_path: Path, data_pkl: bytes, problem: str

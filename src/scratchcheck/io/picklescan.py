@@ -65,6 +65,8 @@ def pickle_length(stream: io.IOBase, path: Path) -> int:
             count += 1
             if opcode.name in _MEMO_PUTS and arg >= count:
                 raise FormatError(path, f"corrupt pickle (memo index {arg} after {count} opcodes)")
+            if opcode.name == "FRAME" and arg > MAX_PICKLE_BYTES:
+                raise FormatError(path, f"corrupt pickle (a frame of {arg} bytes)")
     except (ValueError, EOFError) as exc:  # truncated arguments, unknown opcodes, no STOP
         length = stream.tell() - start
         if length >= MAX_PICKLE_BYTES:
