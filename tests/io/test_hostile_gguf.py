@@ -57,14 +57,14 @@ def test_arrays_nested_beyond_the_limit_are_refused(tmp_path: Path) -> None:
 def test_array_count_overshooting_the_file(tmp_path: Path, element: int) -> None:
     record = struct.pack("<IIQ", ARRAY, element, 2**60) + b"\0" * 64
     path = write(tmp_path, gguf_bytes([("x", record)]))
-    with pytest.raises(FormatError, match="runs past the end of the file") as caught:
+    with pytest.raises(FormatError, match="past the end of the file") as caught:
         GGUFFile(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_counts_of_keys_and_tensors_overshooting_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, b"GGUF" + struct.pack("<IQQ", 3, 2**40, 2**40))
-    with pytest.raises(FormatError, match="runs past the end"):
+    with pytest.raises(FormatError, match="past the end of the file"):
         GGUFFile(path)
 
 

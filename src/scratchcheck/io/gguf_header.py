@@ -76,7 +76,8 @@ class _Cursor:
                     self.path, f"GGUF header is larger than the {MAX_GGUF_HEADER_BYTES}-byte limit"
                 )
             raise FormatError(
-                self.path, f"truncated or corrupt GGUF header: {what} runs past the end of the file"
+                self.path,
+                f"not a valid GGUF file (truncated or corrupt header: {what} would run past the end of the file)",
             )
 
     def dtype(self, code: str) -> np.dtype:
