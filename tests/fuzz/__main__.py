@@ -1,8 +1,9 @@
-"""The long fuzzing run: ``python -m tests.fuzz --cases 20000 [--seed 0] [--timeout 20]``.
+"""The long fuzzing run: ``python -m tests.fuzz --cases 20000 [--seed 0] [--timeout 20] [--minutes M]``.
 
 Cases are spread evenly over the formats, choices come from a seeded ``random`` (so a run can be
 repeated), outcomes are counted rather than stopping at the first failure, and every failing case
-is kept on disk under ``--keep`` with its message. Prints a table for bench/RESULTS.md.
+is kept on disk under ``--keep`` with its message. ``--minutes`` stops early (the table says how many
+cases ran). Prints a table for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per case")
     parser.add_argument("--keep", type=Path, default=None, help="folder for failing cases")
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this long")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="scratchcheck-fuzz-")) if args.keep is None else args.keep
     fuzzer = Fuzzer(root, timeout=args.timeout)
@@ -33,6 +36,8 @@ def main() -> None:
     start = time.monotonic()
     try:
         for number in range(args.cases):
+            if args.minutes is not None and time.monotonic() - start > 60 * args.minutes:
+                break
             fmt = FORMATS[number % len(FORMATS)]
             outcome = fuzzer.run(fmt, RandomDraw(args.seed * 1_000_003 + number))
             counts[fmt][outcome.kind] += 1
@@ -52,14 +57,16 @@ def main() -> None:
     finally:
         fuzzer.close()
     kinds = sorted({kind for c in counts.values() for kind in c})
-    print(
-        f"\n{args.cases} cases, seed {args.seed}, {time.monotonic() - start:.0f} s, failing cases kept in {root}"
-    )
+    ran = sum(sum(c.values()) for c in counts.values())
+    print(f"\n{ran} cases, seed {args.seed}, {time.monotonic() - start:.0f} s, failing cases kept in {root}")
     print("| format | " + " | ".join(kinds) + " |")
     print("|---" * (len(kinds) + 1) + "|")
     for fmt, c in counts.items():
         print(f"| {fmt} | " + " | ".join(str(c[k]) for k in kinds) + " |")
-    (root / "failures.json").write_text(json.dumps(failures, indent=1))
+    if failures or args.keep is not None:
+        (root / "failures.json").write_text(json.dumps(failures, indent=1))
+    else:
+        shutil.rmtree(root)
 
 
 if __name__ == "__main__":

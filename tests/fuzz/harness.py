@@ -61,7 +61,9 @@ class Fuzzer:
         case = mutate(fmt, self.seeds[fmt], draw, str(canary))
         folder = case_root / "model"
         case.write(folder)
-        self.worker.stdin.write(json.dumps({"folder": str(folder), "timeout": self.timeout}) + "\n")
+        self.worker.stdin.write(
+            json.dumps({"folder": str(folder), "format": fmt, "timeout": self.timeout}) + "\n"
+        )
         self.worker.stdin.flush()
         result = json.loads(self.worker.stdout.readline())
         outcome = judge(fmt, case, folder, result, canary.exists())

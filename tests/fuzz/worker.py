@@ -1,9 +1,10 @@
 """The capped reader: a process that reads each case in a forked child under memory and time caps.
 
 Run by ``harness.Fuzzer`` as ``python worker.py REFERENCES CAP_BYTES``. It reads one JSON request a
-line (``{"folder": ..., "timeout": ...}``) and answers one JSON line. The child opens the model, reads
-every tensor as float32, its config and metadata, then re-reads the untouched reference models: a
-digest that changed is a cross-file effect (one file changed how another is read).
+line (``{"folder": ..., "format": ..., "timeout": ...}``) and answers one JSON line. The child opens
+the model, reads every tensor as float32, its config and metadata, then re-reads two untouched
+reference models, the case's own format and a torch zip (whose unpickler state is what a hostile
+file once poisoned): a digest that changed is a cross-file effect.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def read_everything(folder: Path, metadata: bool = True) -> str:
     return digest.hexdigest()
 
 
-def child(folder: Path, references: dict[str, str], cap: int, timeout: float) -> dict:
+def child(folder: Path, references: dict[Path, str], cap: int, timeout: float) -> dict:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     signal.alarm(int(timeout) + 1)
     try:
@@ -51,7 +52,7 @@ def child(folder: Path, references: dict[str, str], cap: int, timeout: float) ->
         result = {"outcome": "memory", "message": traceback.format_exc()[-2000:]}
     except BaseException:  # noqa: BLE001 - anything else is what the fuzzer looks for
         result = {"outcome": "crash", "message": traceback.format_exc()[-4000:]}
-    changed = [path for path, digest in references.items() if _digest_or_error(Path(path)) != digest]
+    changed = [str(path) for path, digest in references.items() if _digest_or_error(path) != digest]
     if changed:
         result = {"outcome": "cross-file", "message": f"reading {folder} changed how {changed} read"}
     return result
@@ -64,7 +65,7 @@ def _digest_or_error(folder: Path) -> str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def run(folder: Path, references: dict[str, str], cap: int, timeout: float) -> dict:
+def run(folder: Path, references: dict[Path, str], cap: int, timeout: float) -> dict:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -102,11 +103,12 @@ def run(folder: Path, references: dict[str, str], cap: int, timeout: float) -> d
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    references = {str(f): read_everything(f, metadata=False) for f in sorted(Path(sys.argv[1]).iterdir())}
+    digests = {f: read_everything(f, metadata=False) for f in sorted(Path(sys.argv[1]).iterdir())}
     cap = int(sys.argv[2])
-    print(json.dumps({"ready": len(references)}), flush=True)
+    print(json.dumps({"ready": len(digests)}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
+        references = {f: d for f, d in digests.items() if f.name in (request["format"], "torch-zip")}
         print(json.dumps(run(Path(request["folder"]), references, cap, request["timeout"])), flush=True)
 
 
