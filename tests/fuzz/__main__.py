@@ -3,7 +3,7 @@
 Cases are spread evenly over the formats, choices come from a seeded ``random`` (so a run can be
 repeated), outcomes are counted rather than stopping at the first failure, and every failing case
 is kept on disk under ``--keep`` with its message. ``--minutes`` stops early (the table says how many
-cases ran). Prints a table for bench/RESULTS.md.
+cases ran), as does Ctrl-C. Prints a table for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -49,11 +49,13 @@ def main() -> None:
                     f"case {fuzzer.count} ({fmt}): {outcome.kind}: {outcome.message.splitlines()[-1:]}",
                     flush=True,
                 )
-            if (number + 1) % 500 == 0:
+            if (number + 1) % 100 == 0:
                 print(
                     f"{number + 1} cases, {len(failures)} failures, {time.monotonic() - start:.0f} s",
                     flush=True,
                 )
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
     finally:
         fuzzer.close()
     kinds = sorted({kind for c in counts.values() for kind in c})
