@@ -285,7 +285,10 @@ CASES: dict[str, tuple[Builder, str]] = {
         ),
         r"model-00002-of-00002\.safetensors: missing shard",
     ),
-    "index-malformed-json": (_shards('{"weight_map": {"embed.weight": '), r"index\.json: invalid JSON"),
+    "index-malformed-json": (
+        _shards('{"weight_map": {"embed.weight": '),
+        r"index\.json: shard index is not valid UTF-8 JSON",
+    ),
     # torch
     "bin-random-bytes": (
         _file("pytorch_model.bin", np.random.default_rng(7).bytes(512)),
