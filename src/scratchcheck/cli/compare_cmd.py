@@ -69,11 +69,11 @@ def write_reports(
         from ..report.markdown import write_markdown
 
         jobs.append((markdown_path, write_markdown))
-    return stage_reports(report, jobs)
+    return write_staged(report, jobs)
 
 
-def stage_reports(report: object, jobs: list[tuple[Path, Callable[..., object]]]) -> list[Path]:
-    """Run each ``write(report, path)`` of ``jobs``, all or none; returns the paths written.
+def write_staged(report, jobs: list[tuple[Path, Callable[..., object]]]) -> list[Path]:
+    """Run each ``(path, writer)`` job on ``report``, all or none; returns the paths written.
 
     Each report is first written to a temporary file beside its destination; only when every one is
     complete are they renamed into place. A failure (say the HTML template breaks after the JSON was

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .compare_cmd import stage_reports
+from .compare_cmd import write_staged
 from .options import check_output_paths, console, network_option
 from .registry_cmd import open_registry, registry_option
 
@@ -51,5 +51,5 @@ def scan_command(
         )
         if path is not None
     ]
-    for path in stage_reports(report, jobs):
+    for path in write_staged(report, jobs):
         click.echo(f"written: {path}")
