@@ -197,3 +197,13 @@ def test_shard_index_naming_a_list(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="unsafe shard path") as caught:
         open_model(tmp_path)
     one_line(caught, index)
+
+
+def test_zip_member_without_a_name(tmp_path: Path) -> None:
+    # An empty member name made zipfile's ZipInfo.is_dir() raise IndexError (found by the fuzzer).
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(""), b"\x93NUMPY")
+    with pytest.raises(FormatError, match="without a name") as caught:
+        NpzFile(path)
+    one_line(caught, path)

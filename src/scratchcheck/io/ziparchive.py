@@ -30,9 +30,13 @@ ZIP_ERRORS = (
 def open_archive(path: Path, mapped: MappedFile) -> zipfile.ZipFile:
     """``path`` as a zip archive, or a FormatError saying why it is not one."""
     try:
-        return zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(path)
     except ZIP_ERRORS as exc:
         raise FormatError(path, zip_problem(mapped, exc)) from None
+    if any(not info.filename for info in archive.infolist()):  # zipfile's own is_dir() fails on them
+        archive.close()
+        raise FormatError(path, "zip archive has a member without a name")
+    return archive
 
 
 def check_member(path: Path, info: zipfile.ZipInfo, limit: int | None = None) -> None:
