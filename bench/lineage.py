@@ -337,7 +337,17 @@ class Row:
     log10_p: float = float("nan")  # of ``p``, also where the float is clamped at 1e-300
 
 
-def compare_case(case: str, truth: str, suspect: Path, reference: Path, *, focus: str | None = None) -> Row:
+def compare_case(
+    case: str,
+    truth: str,
+    suspect: Path,
+    reference: Path,
+    *,
+    focus: str | None = None,
+    calibrated: str = "language_model",
+) -> Row:
+    """One comparison as a row; ``p_lm`` is the unadjusted combined p of the ``calibrated`` component
+    kind (the one whose p-values the KS test checks)."""
     from scratchcheck import compare
 
     start = time.perf_counter()
@@ -345,7 +355,7 @@ def compare_case(case: str, truth: str, suspect: Path, reference: Path, *, focus
     seconds = time.perf_counter() - start
     comps = [c for c in report.components if focus is None or c.component_kind == focus]
     ps = [c.p_value for c in comps if c.p_value is not None]
-    lm = next((c for c in report.components if c.component_kind == "language_model"), None)
+    lm = next((c for c in report.components if c.component_kind == calibrated), None)
     raw = None
     if lm is not None:
         combined = next((t for t in lm.tests if t.name == "combined"), None)
