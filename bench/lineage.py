@@ -40,6 +40,9 @@ HEADS = 4
 KV_HEADS = 2
 INTERMEDIATE = 128
 LAYERS = 4
+# torch CPU threads. On a machine busier than its cores, 1 is many times faster than 2: idle
+# OpenMP workers spin for their share of each tiny op.
+THREADS = 2
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ def images(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def _torch():
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     return torch
 
 
@@ -580,11 +583,14 @@ def markdown(rows: list[Row], summ: dict) -> str:
 
 
 def main() -> None:
+    global THREADS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--json", type=Path, help="write rows and summary here")
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads")
     args = parser.parse_args()
+    THREADS = args.threads
     rows = run(args.seeds, steps=args.steps)
     summ = summary(rows)
     print()

@@ -17,8 +17,8 @@ colour / other bar phases), noised copies, an int8 round trip, and for the LSTM 
 re-exported under ``nn.LSTM`` names (``lstm.weight_ih_l0``). Comparisons, table and summary are
 those of ``bench/lineage.py``.
 
-    .venv/bin/python bench/lineage_audio.py --seeds 30            # the full run
-    .venv/bin/python bench/lineage_audio.py --seeds 4 --steps 60  # a quick look
+    .venv/bin/python bench/lineage_audio.py --seeds 12 --conv-seeds 8 --threads 1  # bench/RESULTS.md
+    .venv/bin/python bench/lineage_audio.py --seeds 3 --steps 30                   # a quick look
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lineage  # noqa: E402
 from lineage import Row, _line, _torch, compare_case, images, markdown, noised, quantised, summary  # noqa: E402
 
 N_FFT, HOP, CLIP = 64, 32, 544  # 16 STFT frames per clip
@@ -197,7 +198,7 @@ CALIBRATED = {"lstm": "language_model", "gru": "language_model", "cnn": "other"}
 def run(
     seeds: int = 30,
     *,
-    steps: int = 60,
+    steps: int = 100,
     conv_seeds: int | None = None,
     folder: Path | None = None,
     log: Callable[[str], None] = print,
@@ -275,9 +276,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=30, help="models per recurrent cell (LSTM, GRU)")
     parser.add_argument("--conv-seeds", type=int, help="CNNs (default: --seeds)")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--json", type=Path, help="write rows and summaries here")
+    parser.add_argument("--threads", type=int, default=lineage.THREADS, help="torch CPU threads")
     args = parser.parse_args()
+    lineage.THREADS = args.threads
     rows = run(args.seeds, steps=args.steps, conv_seeds=args.conv_seeds)
     summaries = {family: summary(family_rows) for family, family_rows in rows.items()}
     for family, family_rows in rows.items():
