@@ -185,7 +185,8 @@ def _pair_by_role(
             if layer is None:
                 continue  # the map says this layer has no counterpart
         r = index.get((s.role, layer, s.expert))
-        if r is None or id(r) in used:
+        # A repeated layer (depth up-scaling) is the source of several suspect layers.
+        if r is None or (id(r) in used and not layer_map.repeats):
             continue
         used.update((id(s), id(r)))
         if s.view.shape != r.view.shape:

@@ -24,6 +24,7 @@ from ..align import Alignment
 from ..arch import ModelLayout
 from ..results import ComponentComparison, LayerMatrix, NotComparable, TensorComparison, TestResult
 from . import stats, units
+from .layerpaths import layer_map_result
 from .metrics import PairMetrics
 
 ALPHA_DERIVED = 1e-6  # family-wise p (after Holm) below which a component is called derived
@@ -181,6 +182,10 @@ def assess(
             if math.isfinite(ev.log_p):
                 tests.append(_layer_result(matrix, ev, stride, offset))
                 log_ps.append(ev.log_p)
+            mapped = layer_map_result(matrix)  # issue 11: maps that are no line (depths differ)
+            if mapped is not None:
+                tests.append(mapped)
+                log_ps.append(mapped.detail["log_p"])
         for value, role in _std_curves(rows):
             tests.append(replace(screening(value), name=f"screening: std-curve correlation ({role})"))
         matchings = units.match_component(pairs, suspect)
@@ -347,6 +352,8 @@ def _kind(
     ]
     if found and statistics.mean(m.identity_fraction for m in found) < 0.5:
         return "permuted"
+    if any(m.layer_map == "repeated" for m in matrices):
+        return "depth-upscaled"  # a reference layer is the source of several suspect layers
     if any(m.layer_map in ("stride", "offset") for m in matrices) or any(
         r.layer is not None and r.reference_layer is not None and r.layer != r.reference_layer for r in rows
     ):

@@ -1,0 +1,36 @@
+"""Structural derivations end to end through ``compare``: each found with its kind and what it found,
+and each control (the same construction from an independent model) left independent."""
+
+import math
+
+import pytest
+
+from scratchcheck import compare, structural
+from scratchcheck import synthetic as S
+
+DECODER = {"layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2, "intermediate": 96, "vocab": 128}
+SOLAR = list(range(6)) + list(range(2, 8))  # depth up-scaling: 8 layers -> 12
+
+
+def _lm(report):
+    return next(c for c in report.components if c.component_kind == "language_model")
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    return S.save(S.llama_decoder(1, **DECODER), tmp_path_factory.mktemp("parent"))
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_depth_upscaled_model_is_derived_with_its_map(parent, tmp_path, seed, truth):
+    upscaled = S.fine_tune(structural.stack_layers(S.llama_decoder(seed, **DECODER), SOLAR), 0.3, seed=2)
+    report = compare(S.save(upscaled, tmp_path / "up"), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth
+    mapped = [t for t in lm.tests if t.name == "layer-map"]
+    assert mapped  # depths differ: the run-map test is always run
+    if truth == "derived":
+        assert lm.kind == "depth-upscaled" and lm.p_value < 1e-6
+        assert lm.coverage > 0.9
+        assert mapped[0].detail["map"] == "suspect 0\u20135 \u2190 reference 0\u20135, 6\u201311 \u2190 2\u20137"
+        assert mapped[0].detail["log_p"] < math.log(1e-2)
