@@ -4,9 +4,9 @@ or reordered layers, none."""
 import numpy as np
 import pytest
 
+from scratchcheck import structural
 from scratchcheck import synthetic as S
 from scratchcheck.align import align
-from scratchcheck import structural
 from scratchcheck.align.layermap import describe, infer
 
 DECODER = {"layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2, "intermediate": 96, "vocab": 128}
