@@ -137,15 +137,14 @@ def summarise(model: ModelLayout) -> ModelSummary:
 def measure_coverage(
     suspect: ModelLayout, reference: ModelLayout, alignment: Alignment, name: str
 ) -> Coverage:
-    """Parameters compared on each side: learned pairs only (a stored tensor counts once)."""
+    """Parameters compared on each side: learned pairs only (a stored tensor counts once, and no more
+    than its views cover: rows a vocabulary added or dropped were not compared)."""
     learned = [p for p in alignment.pairs if p.learned]
-    s_names = {p.suspect.name for p in learned}
-    r_names = {p.reference.name for p in learned}
     return Coverage(
         reference=name,
-        suspect_params_compared=sum(suspect.checkpoint.info(n).numel for n in s_names),
+        suspect_params_compared=_compared(suspect.checkpoint, [p.suspect for p in learned]),
         suspect_params_total=suspect.checkpoint.num_params,
-        reference_params_compared=sum(reference.checkpoint.info(n).numel for n in r_names),
+        reference_params_compared=_compared(reference.checkpoint, [p.reference for p in learned]),
         reference_params_total=reference.checkpoint.num_params,
         unpaired_suspect=list(alignment.unpaired_suspect),
         unpaired_reference=list(alignment.unpaired_reference),
@@ -153,6 +152,14 @@ def measure_coverage(
         excluded=[[p.suspect.name, p.excluded_reason or ""] for p in alignment.pairs if not p.learned]
         + [list(e) for e in getattr(alignment, "excluded", [])],
     )
+
+
+def _compared(checkpoint: Checkpoint, views: list) -> int:
+    covered: dict[str, int] = {}
+    for view in {v.key: v for v in views}.values():
+        for source in view.sources:
+            covered[source] = covered.get(source, 0) + view.numel // len(view.sources)
+    return sum(min(n, checkpoint.info(source).numel) for source, n in covered.items())
 
 
 def best_per_component(candidates: list[ComponentComparison]) -> list[ComponentComparison]:

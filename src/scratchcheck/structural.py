@@ -32,3 +32,38 @@ def stack_layers(weights: Weights, sources: list[int], *, block: str = BLOCK) ->
         for rest, w in by_layer[source].items():
             out[f"{block}{i}.{rest}"] = w.copy()
     return out
+
+
+def take_rows(weights: Weights, names: list[str], rows: np.ndarray) -> Weights:
+    """Keep only ``rows`` of the named matrices, in that order (a pruned or reordered vocabulary)."""
+    return {n: (w[rows].copy() if n in names else w) for n, w in weights.items()}
+
+
+def append_rows(weights: Weights, names: list[str], count: int, seed: int = 0) -> Weights:
+    """Append ``count`` new rows to the named matrices, drawn like the existing ones (new tokens)."""
+    rng = np.random.default_rng(seed)
+    out = dict(weights)
+    for n in names:
+        w = weights[n]
+        new = rng.standard_normal((count, *w.shape[1:])) * float(w.std()) + float(w.mean())
+        out[n] = np.concatenate([w, new.astype(w.dtype)])
+    return out
+
+
+def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK) -> Weights:
+    """Every layer's dense MLP copied into ``experts`` experts, with a new router (sparse upcycling)."""
+    rng = np.random.default_rng(seed)
+    pattern = re.compile(re.escape(block) + r"(\d+)\.mlp\.(gate|up|down)_proj\.weight")
+    out: Weights = {}
+    for name, w in weights.items():
+        m = pattern.fullmatch(name)
+        if m is None:
+            out[name] = w
+            continue
+        p = f"{block}{m.group(1)}.mlp."
+        for e in range(experts):
+            out[f"{p}experts.{e}.{m.group(2)}_proj.weight"] = w.copy()
+        if m.group(2) == "up":
+            hidden = w.shape[1]
+            out[p + "gate.weight"] = (rng.standard_normal((experts, hidden)) / np.sqrt(hidden)).astype(w.dtype)
+    return out

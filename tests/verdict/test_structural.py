@@ -34,3 +34,28 @@ def test_depth_upscaled_model_is_derived_with_its_map(parent, tmp_path, seed, tr
         assert lm.coverage > 0.9
         assert mapped[0].detail["map"] == "suspect 0\u20135 \u2190 reference 0\u20135, 6\u201311 \u2190 2\u20137"
         assert mapped[0].detail["log_p"] < math.log(1e-2)
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_extended_vocabulary_is_derived_with_rows_kept_and_added(parent, tmp_path, seed, truth):
+    names = ["model.embed_tokens.weight", "lm_head.weight"]
+    extended = S.fine_tune(structural.append_rows(S.llama_decoder(seed, **DECODER), names, 32), 0.2, seed=4)
+    report = compare(S.save(extended, tmp_path / "ext"), [parent])
+    embed = next(c for c in report.components if c.component_kind == "embeddings")
+    assert embed.verdict == truth and embed.coverage == pytest.approx(128 / 160)
+    if truth == "derived":
+        assert embed.kind == "vocab-extended" and embed.p_value < 1e-6
+        row = next(t for t in report.tensors if t.role == "embed.weight")
+        assert "128 kept, 32 added, 0 dropped" in row.transform
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_upcycled_moe_is_derived_from_the_dense_parent(parent, tmp_path, seed, truth):
+    moe = S.fine_tune(structural.upcycle(S.llama_decoder(seed, **DECODER), 4), 0.3, seed=5)
+    report = compare(S.save(moe, tmp_path / "moe"), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth
+    if truth == "derived":
+        assert lm.kind == "upcycled" and lm.p_value < 1e-6
+        assert lm.coverage > 0.95  # every expert compared; only the routers are new
+        assert {n.rsplit(".", 2)[-2] for n in lm.unpaired_suspect} == {"gate"}

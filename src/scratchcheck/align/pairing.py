@@ -19,9 +19,11 @@ from ..arch import Entry, ModelLayout
 from ..io.views import TensorView, transposed
 from ..results import LayerMatrix, NotComparable
 from .contentmatch import match_by_content
+from .experts import dense_counterparts
 from .layermap import NO_MAP, LayerMap, infer
 from .nonlearned import nonlearned
 from .sketch import Sketcher, similarity
+from .vocab import RowAlignment, Vocabularies, align_rows, rows_view
 
 __all__ = ["Alignment", "TensorPair", "TensorView", "align"]
 
@@ -35,7 +37,7 @@ class TensorPair:
     role: str
     layer: int | None = None
     reference_layer: int | None = None
-    paired_by: str = "name"  # name | role | content
+    paired_by: str = "name"  # name | role | content | upcycled (an expert with the dense MLP)
     learned: bool = True
     excluded_reason: str | None = None
     transform: str = ""
@@ -53,6 +55,7 @@ class Alignment:
     not_comparable: list[NotComparable] = field(default_factory=list)
     layer_matrices: list[LayerMatrix] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (stored tensor, why not learned)
+    vocab: list[tuple[str, RowAlignment]] = field(default_factory=list)  # (suspect component, rows paired)
 
 
 def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None = None) -> Alignment:
@@ -73,6 +76,7 @@ def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None
     result.excluded = [(n, why) for n, why in s_buffers.items() if suspect.component_of(n) in chosen]
     result.excluded += [(n, why) for n, why in r_buffers.items() if n not in s_buffers]
     used: set[int] = set()  # ids of entries already paired or judged not comparable
+    vocabularies = Vocabularies(suspect.checkpoint, reference.checkpoint)
     for s_comp, r_comp in component_pairs:
         if r_comp is None:
             continue
@@ -80,7 +84,10 @@ def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None
         theirs = [e for e in r_entries if e.component == r_comp]
         layer_map, matrices = layer_correspondence(s_comp, mine, theirs, s_sk, r_sk)
         result.layer_matrices += matrices
-        _pair_by_role(mine, theirs, layer_map, result, used)
+        _pair_by_role(mine, theirs, layer_map, result, used, vocabularies)
+        for s, r in dense_counterparts(mine, theirs, layer_map, used):  # upcycled experts
+            used.update((id(s), id(r)))
+            result.pairs.append(_pair(s, r, s.view, "upcycled"))
     _pair_by_content(
         [e for e in s_entries if id(e) not in used],
         [e for e in r_entries if id(e) not in used],
@@ -173,7 +180,12 @@ def _by_role_and_layer(entries: list[Entry]) -> dict[str, dict[int, Entry]]:
 
 
 def _pair_by_role(
-    mine: list[Entry], theirs: list[Entry], layer_map: LayerMap, result: Alignment, used: set[int]
+    mine: list[Entry],
+    theirs: list[Entry],
+    layer_map: LayerMap,
+    result: Alignment,
+    used: set[int],
+    vocabularies: Vocabularies,
 ) -> None:
     index: dict[tuple, Entry] = {}
     for e in theirs:
@@ -189,6 +201,12 @@ def _pair_by_role(
         if r is None or (id(r) in used and not layer_map.repeats):
             continue
         used.update((id(s), id(r)))
+        rows = align_rows(s, r, vocabularies) if s.view.shape != r.view.shape else None
+        if rows is not None:  # the vocabulary changed: kept rows pair by token, value or position
+            result.vocab.append((s.component, rows))
+            s_view = rows_view(s.view, rows.suspect_rows, rows.describe())
+            result.pairs.append(_pair(s, r, s_view, "role", rows_view(r.view, rows.reference_rows, "")))
+            continue
         if s.view.shape != r.view.shape:
             result.not_comparable.append(
                 NotComparable(
@@ -225,14 +243,15 @@ def _pair_by_content(
         result.pairs.append(_pair(s, r, view, "content"))
 
 
-def _pair(s: Entry, r: Entry, s_view: TensorView, how: str) -> TensorPair:
+def _pair(s: Entry, r: Entry, s_view: TensorView, how: str, r_view: TensorView | None = None) -> TensorPair:
     known = r if r.generic is False or s.generic else s  # a convention's role over a fallback one
+    r_view = r_view or r.view
     transform = "; ".join(
-        f"{side} {t}" for side, t in (("suspect", s_view.transform), ("reference", r.view.transform)) if t
+        f"{side} {t}" for side, t in (("suspect", s_view.transform), ("reference", r_view.transform)) if t
     )
     return TensorPair(
         s_view,
-        r.view,
+        r_view,
         s.component,
         r.component,
         role=known.role,

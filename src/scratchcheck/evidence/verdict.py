@@ -26,6 +26,7 @@ from ..results import ComponentComparison, LayerMatrix, NotComparable, TensorCom
 from . import stats, units
 from .layerpaths import layer_map_result
 from .metrics import PairMetrics
+from .structure import structural_kind
 
 ALPHA_DERIVED = 1e-6  # family-wise p (after Holm) below which a component is called derived
 ALPHA_SOME = 1e-3  # below this, some evidence that is not enough: inconclusive
@@ -193,6 +194,7 @@ def assess(
             tests.append(result)
             log_ps.append(result.detail["log_p"])
         log_p = stats.cauchy_combine(log_ps) if log_ps else float("nan")
+        structural = structural_kind(alignment, comp.name, comp_matrices)  # issue 11
         records_only = [r for r, _ in rows]
         compared = sum(r.numel for r in records_only)
         median_r = statistics.median(r.pearson for r in records_only) if records_only else None
@@ -223,6 +225,7 @@ def assess(
                 draft=draft,
                 log_p=log_p,
                 identical=bool(rows)
+                and structural is None
                 and all(_within_conversion(r, e) for r, e in rows)
                 and _uniformly_changed(records_only)
                 and not not_comparable
@@ -232,7 +235,8 @@ def assess(
                 inflations=[e.inflation for _, e in rows],
                 extra_tests=max(0, len(log_ps) - 1),
                 corr_weight=tests[0].detail["corr_weight"] if rows else 1.0,
-                kind=_kind(records_only, matchings, comp_matrices, not_comparable, suspect, reference),
+                kind=structural
+                or _kind(records_only, matchings, comp_matrices, not_comparable, suspect, reference),
                 trap=[
                     r
                     for r, e in rows
@@ -352,8 +356,6 @@ def _kind(
     ]
     if found and statistics.mean(m.identity_fraction for m in found) < 0.5:
         return "permuted"
-    if any(m.layer_map == "repeated" for m in matrices):
-        return "depth-upscaled"  # a reference layer is the source of several suspect layers
     if any(m.layer_map in ("stride", "offset") for m in matrices) or any(
         r.layer is not None and r.reference_layer is not None and r.layer != r.reference_layer for r in rows
     ):
