@@ -65,5 +65,7 @@ def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK
             out[f"{p}experts.{e}.{m.group(2)}_proj.weight"] = w.copy()
         if m.group(2) == "up":
             hidden = w.shape[1]
-            out[p + "gate.weight"] = (rng.standard_normal((experts, hidden)) / np.sqrt(hidden)).astype(w.dtype)
+            out[p + "gate.weight"] = (rng.standard_normal((experts, hidden)) / np.sqrt(hidden)).astype(
+                w.dtype
+            )
     return out

@@ -71,7 +71,7 @@ def pruned_minilm(tmp_path_factory):
 def test_a_pruned_vocabulary_pairs_rows_by_token(pruned_minilm, opened):
     folder, keep = pruned_minilm
     result = align(opened(folder), opened(get_model_path()), component="embeddings")
-    (_, rows), = result.vocab
+    ((_, rows),) = result.vocab
     assert rows.method == "tokens" and rows.kind == "vocab-pruned"
     assert (rows.kept, rows.added, rows.dropped) == (keep.size, 0, 30522 - keep.size)
     assert np.array_equal(keep[rows.suspect_rows], rows.reference_rows)

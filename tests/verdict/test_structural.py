@@ -32,7 +32,9 @@ def test_depth_upscaled_model_is_derived_with_its_map(parent, tmp_path, seed, tr
     if truth == "derived":
         assert lm.kind == "depth-upscaled" and lm.p_value < 1e-6
         assert lm.coverage > 0.9
-        assert mapped[0].detail["map"] == "suspect 0\u20135 \u2190 reference 0\u20135, 6\u201311 \u2190 2\u20137"
+        assert (
+            mapped[0].detail["map"] == "suspect 0\u20135 \u2190 reference 0\u20135, 6\u201311 \u2190 2\u20137"
+        )
         assert mapped[0].detail["log_p"] < math.log(1e-2)
 
 
