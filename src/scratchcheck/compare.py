@@ -11,6 +11,7 @@ from . import __version__
 from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .errors import UsageError
+from .evidence.disguises import undo
 from .evidence.metrics import PairMetrics, pair_metrics
 from .evidence.verdict import assess, finalize, tensor_evidence, tensor_record
 from .io import Checkpoint, open_model
@@ -60,6 +61,7 @@ def compare(
             name = str(r_layout.checkpoint.path)
             ref_summaries.append(summarise(r_layout))
             alignment = align(s_layout, r_layout, component=component)
+            alignment, _ = undo(s_layout, r_layout, alignment)  # issue 11: folded gains, rotated stream
             if progress is not None:
                 total = sum(p.suspect.nbytes + p.reference.nbytes for p in alignment.pairs if p.learned)
                 progress.start(total, f"vs {r_layout.checkpoint.path.name}")

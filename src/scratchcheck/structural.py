@@ -69,3 +69,54 @@ def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK
                 w.dtype
             )
     return out
+
+
+NORMS = {
+    "input_layernorm.weight": (
+        "self_attn.q_proj.weight",
+        "self_attn.k_proj.weight",
+        "self_attn.v_proj.weight",
+    ),
+    "post_attention_layernorm.weight": ("mlp.gate_proj.weight", "mlp.up_proj.weight"),
+}
+READS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight")
+READS += ("mlp.gate_proj.weight", "mlp.up_proj.weight")
+WRITES = ("self_attn.o_proj.weight", "mlp.down_proj.weight")
+
+
+def fold_norms(weights: Weights, *, block: str = BLOCK) -> Weights:
+    """RMSNorm gains multiplied into the columns of the matrices that read after them, gains set to 1.
+
+    The final norm folds into an untied ``lm_head``; the function is unchanged."""
+    out = dict(weights)
+    for name, w in weights.items():
+        for norm, readers in NORMS.items():
+            if name.startswith(block) and name.endswith(norm):
+                prefix = name[: -len(norm)]
+                for reader in readers:
+                    out[prefix + reader] = (weights[prefix + reader] * w[None, :]).astype(w.dtype)
+                out[name] = np.ones_like(w)
+    final = "model.norm.weight"
+    if final in weights and "lm_head.weight" in weights:
+        out["lm_head.weight"] = (weights["lm_head.weight"] * weights[final][None, :]).astype(
+            weights[final].dtype
+        )
+        out[final] = np.ones_like(weights[final])
+    return out
+
+
+def rotate_residual(weights: Weights, seed: int = 0, *, block: str = BLOCK) -> Weights:
+    """The residual stream rotated by a random orthogonal R (gains must be folded first): embeddings
+    and reading matrices times R^T, writing matrices R times; the function is unchanged."""
+    embed = weights["model.embed_tokens.weight"]
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((embed.shape[1], embed.shape[1])))
+    rot = q * np.sign(np.diag(r))  # Haar-distributed
+    out: Weights = {}
+    for name, w in weights.items():
+        if name in ("model.embed_tokens.weight", "lm_head.weight") or name.endswith(READS):
+            out[name] = (w @ rot.T).astype(w.dtype)
+        elif name.endswith(WRITES):
+            out[name] = (rot @ w).astype(w.dtype)
+        else:
+            out[name] = w
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from .layermap import NO_MAP, LayerMap, infer
 from .nonlearned import nonlearned
 from .sketch import Sketcher, similarity
 from .vocab import RowAlignment, Vocabularies, align_rows, rows_view
+
+if TYPE_CHECKING:
+    from ..evidence.disguises import Disguise
 
 __all__ = ["Alignment", "TensorPair", "TensorView", "align"]
 
@@ -56,6 +60,7 @@ class Alignment:
     layer_matrices: list[LayerMatrix] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (stored tensor, why not learned)
     vocab: list[tuple[str, RowAlignment]] = field(default_factory=list)  # (suspect component, rows paired)
+    disguise: Disguise | None = None  # set by ``evidence.disguises.undo`` when one was undone
 
 
 def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None = None) -> Alignment:

@@ -26,7 +26,7 @@ from ..results import ComponentComparison, LayerMatrix, NotComparable, TensorCom
 from . import stats, units
 from .layerpaths import layer_map_result
 from .metrics import PairMetrics
-from .structure import structural_kind
+from .structure import disguise_result, structural_kind
 
 ALPHA_DERIVED = 1e-6  # family-wise p (after Holm) below which a component is called derived
 ALPHA_SOME = 1e-3  # below this, some evidence that is not enough: inconclusive
@@ -195,6 +195,8 @@ def assess(
             log_ps.append(result.detail["log_p"])
         log_p = stats.cauchy_combine(log_ps) if log_ps else float("nan")
         structural = structural_kind(alignment, comp.name, comp_matrices)  # issue 11
+        if structural in ("rotated", "norm-folded"):
+            tests.append(disguise_result(alignment))
         records_only = [r for r, _ in rows]
         compared = sum(r.numel for r in records_only)
         median_r = statistics.median(r.pearson for r in records_only) if records_only else None
