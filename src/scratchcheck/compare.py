@@ -12,6 +12,7 @@ from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .errors import UsageError
 from .evidence.disguises import undo
+from .evidence.merge import annotate as annotate_merges
 from .evidence.metrics import PairMetrics, pair_metrics
 from .evidence.verdict import assess, finalize, tensor_evidence, tensor_record
 from .io import Checkpoint, open_model
@@ -56,12 +57,14 @@ def compare(
         ref_summaries = []
         coverage: list[Coverage] = []
         metadata: dict[str, dict] = {}
+        alignments: dict[str, Alignment] = {}
         for source in references:
             r_layout = layout(_open(source, stack, allow_network))
             name = str(r_layout.checkpoint.path)
             ref_summaries.append(summarise(r_layout))
             alignment = align(s_layout, r_layout, component=component)
             alignment, _ = undo(s_layout, r_layout, alignment)  # issue 11: folded gains, rotated stream
+            alignments[name] = alignment
             if progress is not None:
                 total = sum(p.suspect.nbytes + p.reference.nbytes for p in alignment.pairs if p.learned)
                 progress.start(total, f"vs {r_layout.checkpoint.path.name}")
@@ -81,6 +84,7 @@ def compare(
             )
         # Multiple-testing control spans every component and reference, so verdicts come last.
         candidates, warnings = finalize(assessments)
+        candidates = annotate_merges(candidates, alignments)  # issue 11: derived from two references
         components = best_per_component(candidates)
         return ComparisonReport(
             schema=SCHEMA,

@@ -120,3 +120,8 @@ def rotate_residual(weights: Weights, seed: int = 0, *, block: str = BLOCK) -> W
         else:
             out[name] = w
     return out
+
+
+def merge(first: Weights, second: Weights, weight: float) -> Weights:
+    """A linear merge: ``weight`` x first + (1 - weight) x second, tensor by tensor."""
+    return {n: (weight * w + (1 - weight) * second[n]).astype(w.dtype) for n, w in first.items()}

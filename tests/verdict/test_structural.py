@@ -61,3 +61,24 @@ def test_upcycled_moe_is_derived_from_the_dense_parent(parent, tmp_path, seed, t
         assert lm.kind == "upcycled" and lm.p_value < 1e-6
         assert lm.coverage > 0.95  # every expert compared; only the routers are new
         assert {n.rsplit(".", 2)[-2] for n in lm.unpaired_suspect} == {"gate"}
+
+
+@pytest.fixture(scope="module")
+def second_parent(tmp_path_factory):
+    return S.save(S.llama_decoder(2, **DECODER), tmp_path_factory.mktemp("second"))
+
+
+def test_a_merge_of_two_parents_reports_both_weights(parent, second_parent, tmp_path):
+    merged = structural.merge(S.llama_decoder(1, **DECODER), S.llama_decoder(2, **DECODER), 0.6)
+    merged = S.fine_tune(merged, 0.05, seed=6)
+    report = compare(S.save(merged, tmp_path / "merged"), [parent, second_parent])
+    lm = _lm(report)
+    assert lm.verdict == "derived" and lm.kind == "merged"
+    record = next(t for t in lm.tests if t.name == "merge weights")
+    (a, b), first = record.detail["weights"], lm.reference == str(parent)
+    assert (a, b) == pytest.approx((0.6, 0.4) if first else (0.4, 0.6), abs=0.05)
+
+
+def test_an_independent_model_is_no_merge_of_two_others(parent, second_parent, tmp_path):
+    report = compare(S.save(S.llama_decoder(3, **DECODER), tmp_path / "other"), [parent, second_parent])
+    assert _lm(report).verdict == "independent" and _lm(report).kind is None
