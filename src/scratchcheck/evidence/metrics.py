@@ -79,9 +79,10 @@ class _Moments:
         self.n = total
 
 
-def _chunks(x: np.ndarray):
-    """Flat float64 chunks of ``x`` and the stored-dtype slice each came from."""
-    flat = x.reshape(-1) if x.flags.c_contiguous else None
+def _chunks(x: np.ndarray, by_rows: bool):
+    """Flat float64 chunks of ``x`` and the stored-dtype slice each came from. Two tensors walked
+    together must be cut alike: ``by_rows`` when either is a strided view."""
+    flat = x.reshape(-1) if not by_rows else None
     if flat is not None:
         for start in range(0, flat.size, CHUNK):
             part = flat[start : start + CHUNK]
@@ -109,7 +110,8 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     position = int(np.random.default_rng(seed).integers(step))
     offset = 0
     samples_a, samples_b = [], []
-    for (raw_a, xa), (raw_b, xb) in zip(_chunks(a), _chunks(b), strict=True):
+    by_rows = a.ndim > 1 and not (a.flags.c_contiguous and b.flags.c_contiguous)
+    for (raw_a, xa), (raw_b, xb) in zip(_chunks(a, by_rows), _chunks(b, by_rows), strict=True):
         moments.add(xa, xb)
         # The difference is accumulated directly: deriving it from the moments would cancel
         # catastrophically for the near-identical pairs (quantised copies) where it matters most.

@@ -43,3 +43,14 @@ def disguise_result(alignment: Alignment) -> TestResult | None:
         n=disguise.tokens_held_out,
         detail={"undone": disguise.describe(), "residual_r_after_alignment": disguise.held_out_r},
     )
+
+
+def seen_through(spots: list[str], alignment: Alignment) -> list[str]:
+    """Blind spots less the folded-gains one where the rotation it allows was fitted and undone."""
+    disguise = alignment.disguise
+    if disguise is None or not disguise.rotation:
+        return spots
+    return [s for s in spots if FOLDED_GAINS not in s]
+
+
+FOLDED_GAINS = "norm gains of the suspect are exactly 1.0"  # the words of ``blindspots.blind_spots``
