@@ -125,3 +125,16 @@ def rotate_residual(weights: Weights, seed: int = 0, *, block: str = BLOCK) -> W
 def merge(first: Weights, second: Weights, weight: float) -> Weights:
     """A linear merge: ``weight`` x first + (1 - weight) x second, tensor by tensor."""
     return {n: (weight * w + (1 - weight) * second[n]).astype(w.dtype) for n, w in first.items()}
+
+
+def rescale_units(weights: Weights, spread: float = 0.5, seed: int = 0, *, block: str = BLOCK) -> Weights:
+    """Per-unit rescaling of every MLP: up rows x c and down columns x 1/c (c log-normal with sd
+    ``spread``); SwiGLU multiplies the up projection in linearly, so the function is unchanged."""
+    rng = np.random.default_rng(seed)
+    out = dict(weights)
+    for name, up in weights.items():
+        if name.startswith(block) and name.endswith("mlp.up_proj.weight"):
+            down = name.replace("up_proj", "down_proj")
+            c = np.exp(spread * rng.standard_normal(up.shape[0])).astype(up.dtype)
+            out[name], out[down] = up * c[:, None], weights[down] / c[None, :]
+    return out

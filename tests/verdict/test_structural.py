@@ -82,3 +82,13 @@ def test_a_merge_of_two_parents_reports_both_weights(parent, second_parent, tmp_
 def test_an_independent_model_is_no_merge_of_two_others(parent, second_parent, tmp_path):
     report = compare(S.save(S.llama_decoder(3, **DECODER), tmp_path / "other"), [parent, second_parent])
     assert _lm(report).verdict == "independent" and _lm(report).kind is None
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_rescaled_units_are_derived_and_named(parent, tmp_path, seed, truth):
+    rescaled = structural.rescale_units(S.fine_tune(S.llama_decoder(seed, **DECODER), 0.1, seed=7), 0.5)
+    report = compare(S.save(rescaled, tmp_path / "rescaled"), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth
+    if truth == "derived":
+        assert lm.kind == "rescaled" and lm.p_value < 1e-6

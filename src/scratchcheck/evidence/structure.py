@@ -4,13 +4,15 @@ not a test: the tests run on the pairs as usual).
 A disguise undone before comparing (``rotated``: residual stream rotated, norm gains folded;
 ``norm-folded``: gains folded only), a vocabulary whose rows were paired across a change of size (``vocab-extended``, ``vocab-pruned``,
 ``vocab-replaced``), experts paired with the dense MLP they came from (``upcycled``), and a layer
-map in which a reference layer is the source of several suspect layers (``depth-upscaled``).
+map in which a reference layer is the source of several suspect layers (``depth-upscaled``), and
+units whose rows point the parent's way at other scales (``rescaled``).
 """
 
 from __future__ import annotations
 
 from ..align import Alignment
 from ..results import LayerMatrix, TestResult
+from .disguises import rescaled
 
 
 def structural_kind(alignment: Alignment, component: str, matrices: list[LayerMatrix]) -> str | None:
@@ -25,6 +27,8 @@ def structural_kind(alignment: Alignment, component: str, matrices: list[LayerMa
         return "upcycled"
     if any(m.layer_map == "repeated" for m in matrices):
         return "depth-upscaled"
+    if rescaled(alignment, component) is not None:
+        return "rescaled"
     return None
 
 
