@@ -35,4 +35,3 @@ def test_p_values_are_uniform_without_layer_correspondence():
     rng = np.random.default_rng(2)
     ps = [math.exp(run_map_test(_matrix(10, 7, [], rng))[0].log_p) for _ in range(80)]
     assert kstest(ps, "uniform").pvalue > 0.01
-
