@@ -87,7 +87,8 @@ WRITES = ("self_attn.o_proj.weight", "mlp.down_proj.weight")
 def fold_norms(weights: Weights, *, block: str = BLOCK) -> Weights:
     """RMSNorm gains multiplied into the columns of the matrices that read after them, gains set to 1.
 
-    The final norm folds into an untied ``lm_head``; the function is unchanged."""
+    The final norm folds into ``lm_head`` (untied from the embedding if it was tied); the function is
+    unchanged."""
     out = dict(weights)
     for name, w in weights.items():
         for norm, readers in NORMS.items():
@@ -97,10 +98,9 @@ def fold_norms(weights: Weights, *, block: str = BLOCK) -> Weights:
                     out[prefix + reader] = (weights[prefix + reader] * w[None, :]).astype(w.dtype)
                 out[name] = np.ones_like(w)
     final = "model.norm.weight"
-    if final in weights and "lm_head.weight" in weights:
-        out["lm_head.weight"] = (weights["lm_head.weight"] * weights[final][None, :]).astype(
-            weights[final].dtype
-        )
+    if final in weights:  # a tied head is untied: the embedding keeps its rows, the head takes the gain
+        head = weights.get("lm_head.weight", weights["model.embed_tokens.weight"])
+        out["lm_head.weight"] = (head * weights[final][None, :]).astype(head.dtype)
         out[final] = np.ones_like(weights[final])
     return out
 
