@@ -52,7 +52,7 @@ def cases(seed: int) -> dict[str, tuple[dict, str]]:
             "language_model",
         ),
         "norms folded + residual rotated": (
-            structural.rotate_residual(structural.fold_norms(base), seed=1),
+            S.rotate_residual(base, seed=1),
             "language_model",
         ),
         "MLP units rescaled (sd 0.5), fine-tuned": (
@@ -174,7 +174,7 @@ def real(folder: Path) -> list[tuple]:
         ),
         (
             "SmolLM2 norms folded + residual rotated",
-            lambda w: structural.rotate_residual(structural.fold_norms(w), seed=1),
+            lambda w: S.rotate_residual(w, seed=1),
         ),
     ):
         for truth, source in (("derived", base), ("independent", other)):

@@ -2,8 +2,8 @@
 
 Depth up-scaling stacks copies of the parent's layers (SOLAR 10.7B: layers [0..k) and [j..N));
 vocabulary surgery appends or drops embedding rows; MoE upcycling copies a dense MLP into every
-expert; merges mix two parents; function-preserving disguises (norm folding, a rotation of the
-residual stream, per-unit rescaling) change every weight while the network computes the same.
+expert; merges mix two parents; per-unit rescaling changes weights while the network computes the same
+(``synthetic.rotate_residual`` folds the norm gains and rotates the residual stream).
 Each function takes and returns a name -> array dict in Hugging Face LLaMA naming.
 """
 
@@ -68,57 +68,6 @@ def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK
             out[p + "gate.weight"] = (rng.standard_normal((experts, hidden)) / np.sqrt(hidden)).astype(
                 w.dtype
             )
-    return out
-
-
-NORMS = {
-    "input_layernorm.weight": (
-        "self_attn.q_proj.weight",
-        "self_attn.k_proj.weight",
-        "self_attn.v_proj.weight",
-    ),
-    "post_attention_layernorm.weight": ("mlp.gate_proj.weight", "mlp.up_proj.weight"),
-}
-READS = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight")
-READS += ("mlp.gate_proj.weight", "mlp.up_proj.weight")
-WRITES = ("self_attn.o_proj.weight", "mlp.down_proj.weight")
-
-
-def fold_norms(weights: Weights, *, block: str = BLOCK) -> Weights:
-    """RMSNorm gains multiplied into the columns of the matrices that read after them, gains set to 1.
-
-    The final norm folds into ``lm_head`` (untied from the embedding if it was tied); the function is
-    unchanged."""
-    out = dict(weights)
-    for name, w in weights.items():
-        for norm, readers in NORMS.items():
-            if name.startswith(block) and name.endswith(norm):
-                prefix = name[: -len(norm)]
-                for reader in readers:
-                    out[prefix + reader] = (weights[prefix + reader] * w[None, :]).astype(w.dtype)
-                out[name] = np.ones_like(w)
-    final = "model.norm.weight"
-    if final in weights:  # a tied head is untied: the embedding keeps its rows, the head takes the gain
-        head = weights.get("lm_head.weight", weights["model.embed_tokens.weight"])
-        out["lm_head.weight"] = (head * weights[final][None, :]).astype(head.dtype)
-        out[final] = np.ones_like(weights[final])
-    return out
-
-
-def rotate_residual(weights: Weights, seed: int = 0, *, block: str = BLOCK) -> Weights:
-    """The residual stream rotated by a random orthogonal R (gains must be folded first): embeddings
-    and reading matrices times R^T, writing matrices R times; the function is unchanged."""
-    embed = weights["model.embed_tokens.weight"]
-    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((embed.shape[1], embed.shape[1])))
-    rot = q * np.sign(np.diag(r))  # Haar-distributed
-    out: Weights = {}
-    for name, w in weights.items():
-        if name in ("model.embed_tokens.weight", "lm_head.weight") or name.endswith(READS):
-            out[name] = (w @ rot.T).astype(w.dtype)
-        elif name.endswith(WRITES):
-            out[name] = (rot @ w).astype(w.dtype)
-        else:
-            out[name] = w
     return out
 
 
