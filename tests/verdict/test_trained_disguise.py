@@ -35,7 +35,9 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("which", "truth"), [(0, "derived"), (1, "independent")])
-def test_rotation_through_shared_tokens_finds_copies_and_manufactures_nothing(trained, tmp_path, which, truth):
+def test_rotation_through_shared_tokens_finds_copies_and_manufactures_nothing(
+    trained, tmp_path, which, truth
+):
     models, reference = trained
     disguised = S.rotate_residual(models[which], seed=3)
     report = compare(S.save(disguised, tmp_path / "rotated"), [reference])
