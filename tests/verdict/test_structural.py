@@ -92,3 +92,10 @@ def test_rescaled_units_are_derived_and_named(parent, tmp_path, seed, truth):
     assert lm.verdict == truth
     if truth == "derived":
         assert lm.kind == "rescaled" and lm.p_value < 1e-6
+
+
+def test_a_fine_tune_compared_with_its_base_and_a_sibling_is_no_merge(parent, tmp_path):
+    base = S.llama_decoder(1, **DECODER)
+    sibling = S.save(S.fine_tune(base, 0.05, seed=8), tmp_path / "sibling")
+    report = compare(S.save(S.fine_tune(base, 0.1, seed=9), tmp_path / "child"), [parent, sibling])
+    assert _lm(report).verdict == "derived" and _lm(report).kind != "merged"

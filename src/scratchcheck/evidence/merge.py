@@ -21,6 +21,7 @@ from ..results import ComponentComparison, TestResult
 
 SAMPLE = 65536  # values per tensor in the fit
 LEVEL = 0.95
+COLLINEAR = 0.9  # parents correlated beyond this (one is a fine-tune of the other) are not mixed
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,14 @@ class MergeEstimate:
         return text
 
 
-def fit(suspect: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:
-    """(a, b, relative residual) of ``suspect ~ a first + b second`` on centred values."""
+def fit(suspect: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[float, float, float] | None:
+    """(a, b, relative residual) of ``suspect ~ a first + b second`` on centred values; None where
+    the parents are near-copies of each other (siblings of one base), which no fit can tell apart."""
     step = max(1, suspect.size // SAMPLE)
     y, x1, x2 = (np.asarray(t, dtype=np.float64).ravel()[::step] for t in (suspect, first, second))
     design = np.stack([x1 - x1.mean(), x2 - x2.mean()], axis=1)
+    if abs(np.corrcoef(design.T)[0, 1]) > COLLINEAR:
+        return None
     target = y - y.mean()
     coef, *_ = np.linalg.lstsq(design, target, rcond=None)
     rest = float(np.linalg.norm(target - design @ coef) / max(np.linalg.norm(target), 1e-30))
@@ -66,7 +70,9 @@ def estimate(pairs: list[tuple[TensorPair, TensorPair]], parents: tuple[str, str
     for p1, p2 in pairs:
         if len(p1.suspect.shape) < 2 or p1.reference.shape != p2.reference.shape:
             continue
-        fits.append((p1.layer, *fit(p1.suspect.load(), p1.reference.load(), p2.reference.load())))
+        found = fit(p1.suspect.load(), p1.reference.load(), p2.reference.load())
+        if found is not None:
+            fits.append((p1.layer, *found))
     if len(fits) < 3:
         return None
     a = np.array([f[1] for f in fits])
