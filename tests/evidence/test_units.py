@@ -155,3 +155,41 @@ def test_experts_are_read_through_views_one_at_a_time():
     m = units.match(arrays, arrays, units.expert_features(6), group="experts")
     assert m.identity_fraction == 1.0 and m.similarity.log_p < math.log(1e-6)
     assert len(loads) == 2 * len(arrays)  # suspect once, reference once (all draws from that read)
+
+
+def _residual_permuted(arrays: dict, perm: np.ndarray) -> dict:
+    """The same layer with its residual basis permuted: inputs of q/k/v/gate/up, outputs of o/down."""
+    out = {}
+    for role, w in arrays.items():
+        out[role] = w[perm] if role in ("attn.o.weight", "mlp.down.weight") else w[:, perm]
+    return out
+
+
+@pytest.mark.parametrize("projected", [None, 16])
+def test_a_null_draw_is_the_layer_with_its_residual_basis_permuted(base, monkeypatch, projected):
+    """Draws share one read (MLP) or one product per unit (heads), yet each equals featurizing the
+    explicitly permuted layer: the null is what its docstring says, whatever the shortcut."""
+    if projected:
+        monkeypatch.setattr(units, "PROJECTED", projected)  # 64 residual dimensions projected to 16
+    perm = np.random.default_rng(7).permutation(64)
+    for arrays, featurize in ((_layer(base), units.mlp_features), (_heads(base), units.head_features(8, 8))):
+        _, drawn = featurize(arrays, [None, perm])
+        (direct,) = featurize(_residual_permuted(arrays, perm), [None])
+        np.testing.assert_allclose(drawn, direct, rtol=1e-4, atol=1e-5)
+
+
+def test_one_read_of_an_mlp_serves_every_null_draw(base):
+    layer = _layer(base)
+    loads = []
+
+    class View:
+        def __init__(self, role):
+            self.role, self.shape = role, layer[role].shape
+
+        def load(self):
+            loads.append(self.role)
+            return layer[self.role]
+
+    perms = [None] + [np.random.default_rng(i).permutation(64) for i in range(16)]
+    assert len(list(units.mlp_features({r: View(r) for r in layer}, perms))) == 17
+    assert sorted(loads) == sorted(layer)
