@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.mapping import released, take_rows
+from .backend import matmul
 from .stream import stream_sums
 
 
@@ -121,12 +122,14 @@ def null_inflation(
     same_c = float(np.sum(_row_dots(x, x) * _row_dots(y, y)))
     same_r = float(np.sum(_row_dots(x, y) ** 2))
     if s <= cols:  # s x s Gram matrices are the cheaper route
-        gx, gy = x @ x.T, y @ y.T
+        gx, gy = matmul(x, x.T), matmul(y, y.T)
         total_c = float(np.sum(gx * gy, dtype=np.float64))  # ||X^T Y||^2 = tr(X X^T Y Y^T)
-        total_r = float(np.sum((x @ y.T) ** 2, dtype=np.float64))
+        total_r = float(np.sum(matmul(x, y.T) ** 2, dtype=np.float64))
     else:
-        total_c = float(np.sum((x.T @ y) ** 2, dtype=np.float64))
-        total_r = float(np.sum((x.T @ x) * (y.T @ y), dtype=np.float64))  # ||X Y^T||^2 = tr(X^T X Y^T Y)
+        total_c = float(np.sum(matmul(x.T, y) ** 2, dtype=np.float64))
+        total_r = float(
+            np.sum(matmul(x.T, x) * matmul(y.T, y), dtype=np.float64)
+        )  # ||X Y^T||^2 = tr(X^T X Y^T Y)
     up_same = rows / s
     up_cross = rows * (rows - 1) / (s * (s - 1))
     var_cols = (same_c * up_same + (total_c - same_c) * up_cross) / cols

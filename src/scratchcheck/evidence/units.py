@@ -38,6 +38,7 @@ import numpy as np
 
 from ..arch import ModelLayout
 from ..io.mapping import drop_pages, released
+from .backend import matmul
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
@@ -130,9 +131,9 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
                 kv = slice((h // group) * head_dim, (h // group + 1) * head_dim)
                 circuits, plain = [], []
                 if q is not None and k is not None:
-                    circuits.append(_float32(q[rows]).T @ (_float32(k[kv]) @ probes))
+                    circuits.append(matmul(q[rows].T, matmul(k[kv], probes)))
                 if o is not None and v is not None:
-                    circuits.append(_float32(o[:, rows]) @ (_float32(v[kv]) @ probes))
+                    circuits.append(matmul(o[:, rows], matmul(v[kv], probes)))
                 elif q is not None:
                     plain.append(_float32(q[rows]).T)
                 _add_unit(feats, perms, projection, circuits, plain)
@@ -162,7 +163,7 @@ def expert_features(experts: int, seed: int = 0) -> Featurizer:
             }
             with released(*stored.values()):
                 down = _float32(stored["down"])
-                circuits = [down @ (_float32(stored[m]) @ probes) for m in ("up", "gate") if m in stored]
+                circuits = [matmul(down, matmul(stored[m], probes)) for m in ("up", "gate") if m in stored]
             _add_unit(feats, perms, projection, circuits, [] if router is None else [router[e]])
         for per_draw in feats:
             yield np.stack(per_draw)
@@ -195,7 +196,7 @@ def _add_unit(
         columns += [c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
         columns += [x[p].reshape(x.shape[0], -1) for x in rows]
     stacked = np.concatenate(columns, axis=1, dtype=np.float32)
-    projected = stacked if projection is None else projection.T @ stacked
+    projected = stacked if projection is None else matmul(projection.T, stacked)
     for t, block in enumerate(np.split(projected, len(perms), axis=1)):
         feats[t].append(block.ravel())
 
@@ -223,7 +224,7 @@ def _rows_times(w: np.ndarray, q: np.ndarray | None, out: np.ndarray) -> None:
     step = max(1, BLOCK // max(1, w.shape[1]))
     for start in range(0, w.shape[0], step):
         block = w[start : start + step]
-        out[start : start + step] = _float32(block) if q is None else _float32(block) @ q
+        out[start : start + step] = _float32(block) if q is None else matmul(block, q)
         drop_pages(block)
 
 
@@ -237,7 +238,7 @@ def _cols_times(w: np.ndarray, q: np.ndarray | None, out: np.ndarray) -> None:
         if q is None:
             out[:, start : start + step] = _float32(block).T
         else:
-            out += _float32(block).T @ q[start : start + step]
+            out += matmul(block.T, q[start : start + step])
         drop_pages(block)
 
 
@@ -269,7 +270,7 @@ def match(
         n_ref = features.shape[0]
         units = _unit_rows(features)
         del features
-        cost = fs @ units.T
+        cost = matmul(fs, units.T)
         del units
         np.negative(cost, out=cost)
         rows, cols = linear_sum_assignment(cost)  # minimising -similarity: no copy made for maximize
