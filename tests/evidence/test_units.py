@@ -193,3 +193,20 @@ def test_one_read_of_an_mlp_serves_every_null_draw(base):
     perms = [None] + [np.random.default_rng(i).permutation(64) for i in range(16)]
     assert len(list(units.mlp_features({r: View(r) for r in layer}, perms))) == 17
     assert sorted(loads) == sorted(layer)
+
+
+def test_matching_is_skipped_only_where_coordinates_already_decide_every_matched_matrix():
+    strong = [
+        ("attn.q.weight", 0, "model.layers.0.self_attn.q_proj.weight", -200.0),
+        ("mlp.up.weight", 0, "model.layers.0.mlp.up_proj.weight", -80.0),
+        ("norm.attn.weight", 0, "model.layers.0.input_layernorm.weight", -1.0),  # not matched: no say
+    ]
+    reason, weakest = units.coordinates_decide(strong)
+    assert "skipped" in reason and "1 layer(s) (2 matrices)" in reason and weakest == -80.0
+    # One permuted-looking matrix (no coordinate signal) and matching is needed again.
+    weak = [*strong, ("mlp.down.weight", 1, "model.layers.1.mlp.down_proj.weight", -0.3)]
+    assert units.coordinates_decide(weak) is None
+    # Raw Hugging Face names count too (roles not yet canonical).
+    raw = [("other", None, "model.layers.3.mlp.gate_proj.weight", -2.0)]
+    assert units.coordinates_decide(raw) is None
+    assert units.coordinates_decide([]) is None

@@ -339,6 +339,34 @@ def canonical(role: str, layer: int | None, name: str) -> tuple[str, int | None]
     return role, layer
 
 
+DECISIVE_LOG10_P = -30.0  # coordinate evidence at least this strong leaves matching nothing to decide
+
+
+def coordinates_decide(matrices: list[tuple[str, int | None, str, float]]) -> tuple[str, float] | None:
+    """Why unit matching can be skipped for a component and the weakest deciding log10 p, or None
+    when it is needed.
+
+    ``matrices`` holds (role, layer, suspect name, log10 p of the coordinate test) per compared
+    tensor. Matching looks for correspondence that a permutation of units hid from the coordinate
+    test; where every attention, MLP and expert matrix of the matched layers already carries
+    coordinate evidence past ``DECISIVE_LOG10_P``, their units were not permuted and the component's
+    verdict cannot change, so the 17 matchings per layer are not paid for."""
+    found = []
+    for role, layer, name, log10_p in matrices:
+        role, layer = canonical(role, layer, name)
+        if layer is not None and role.endswith(".weight") and role.split(".")[0] in ("attn", "mlp", "expert"):
+            found.append((layer, log10_p))
+    weakest = max((p for _, p in found), default=0.0)
+    if not found or weakest >= DECISIVE_LOG10_P:
+        return None
+    reason = (
+        f"skipped: every attention/MLP/expert matrix of {len({layer for layer, _ in found})} layer(s) "
+        f"({len(found)} matrices) has coordinate evidence below p = 1e{DECISIVE_LOG10_P:.0f}; unit "
+        "matching could not change the verdict"
+    )
+    return reason, weakest
+
+
 def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list[Matching]:
     """Unit matching on up to MAX_MATCHED_LAYERS layers of one component, one layer in memory at a time."""
     by_layer: dict[int, list] = defaultdict(list)

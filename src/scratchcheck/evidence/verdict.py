@@ -183,7 +183,13 @@ def assess(
                 log_ps.append(ev.log_p)
         for value, role in _std_curves(rows):
             tests.append(replace(screening(value), name=f"screening: std-curve correlation ({role})"))
-        matchings = units.match_component(pairs, suspect)
+        decided = units.coordinates_decide(
+            [(r.role, r.layer, r.suspect, stats.log10_p(e.evidence.log_p)) for r, e in rows]
+        )
+        matchings = [] if decided else units.match_component(pairs, suspect)
+        if decided:
+            reason, weakest = decided
+            tests.append(TestResult("unit-matching (skipped)", statistic=weakest, p_value=None, null=reason))
         for result in _matching_results(matchings):
             tests.append(result)
             log_ps.append(result.detail["log_p"])
