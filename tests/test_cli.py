@@ -84,7 +84,7 @@ def test_compare_minilm_with_itself_is_identical_everywhere(tmp_path):
     result = run("compare", str(get_model_path()), str(get_model_path()), "--json", str(out))
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["schema"] == "scratchcheck.compare/1"
+    assert report["schema"] == "scratchcheck.compare/1.1"
     assert report["verdict"] == "identical"
     learned = [t for t in report["tensors"] if t["learned"]]
     assert learned and all(t["bit_identical"] for t in learned)

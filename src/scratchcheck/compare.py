@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Protocol
 
 from . import __version__
 from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .errors import UsageError
-from .evidence.metrics import PairMetrics, pair_metrics
-from .evidence.verdict import assess, finalize, tensor_evidence, tensor_record
+from .evidence.measured import MeasuredPair, measure
+from .evidence.provenance import headline, overall_verdict, share_by_verdict
+from .evidence.verdict import assess, finalize
 from .io import Checkpoint, open_model
 from .metadata import compare_metadata
 from .results import (
@@ -63,26 +65,20 @@ def compare(
             if progress is not None:
                 total = sum(p.suspect.nbytes + p.reference.nbytes for p in alignment.pairs if p.learned)
                 progress.start(total, f"vs {r_layout.checkpoint.path.name}")
-            ref_records, evidence = [], []
-            for pair in alignment.pairs:
-                measured = _measure(pair, progress)
-                evidence.append(tensor_evidence(measured))
-                ref_records.append(tensor_record(pair, measured, name, evidence[-1]))
-            records.extend(ref_records)
+            measured = [_measure(pair, name, progress) for pair in alignment.pairs]
+            records.extend(m.record() for m in measured)
             coverage.append(measure_coverage(s_layout, r_layout, alignment, name))
             # Metadata is its own evidence channel: reported beside the weights, never mixed in.
             metadata[name] = compare_metadata(s_layout.checkpoint, r_layout.checkpoint).to_dict()
-            assessments.extend(
-                a
-                for a in assess(s_layout, r_layout, alignment, ref_records, name, evidence)
-                if a.draft.suspect_component in chosen
-            )
+            assessments.extend(assess(s_layout, r_layout, alignment, measured, name, chosen))
         # Multiple-testing control spans every component and reference, so verdicts come last.
-        candidates, warnings = finalize(assessments)
+        suspect_params = sum(c.params for c in s_layout.components)
+        candidates, warnings = finalize(assessments, suspect_params)
         components = best_per_component(candidates)
-        return ComparisonReport(
+        shares = share_by_verdict(components, suspect_params)
+        report = ComparisonReport(
             schema=SCHEMA,
-            verdict=overall_verdict(components),
+            verdict=overall_verdict(shares),
             suspect=summarise(s_layout),
             references=ref_summaries,
             components=components,
@@ -92,7 +88,9 @@ def compare(
             version=__version__,
             coverage=coverage,
             metadata=metadata,
+            share_by_verdict=shares,
         )
+        return replace(report, headline=headline(report))
 
 
 def _chosen_components(model: ModelLayout, component: str | None) -> set[str]:
@@ -110,13 +108,11 @@ def _open(source: ModelSource, stack: ExitStack, allow_network: bool) -> Checkpo
     return stack.enter_context(open_model(source, allow_network=allow_network))
 
 
-def _measure(pair: TensorPair, progress: Progress | None) -> PairMetrics | None:
-    if not pair.learned:
-        return None
-    metrics = pair_metrics(pair.suspect.load(), pair.reference.load())
-    if progress is not None:
+def _measure(pair: TensorPair, reference: str, progress: Progress | None) -> MeasuredPair:
+    measured = measure(pair, reference)
+    if progress is not None and pair.learned:
         progress.advance(pair.suspect.nbytes + pair.reference.nbytes, pair.suspect.label or pair.suspect.name)
-    return metrics
+    return measured
 
 
 def summarise(model: ModelLayout) -> ModelSummary:
@@ -157,8 +153,6 @@ def measure_coverage(
 
 def best_per_component(candidates: list[ComponentComparison]) -> list[ComponentComparison]:
     """Per suspect component, the reference with the strongest evidence, and its margin."""
-    from dataclasses import replace
-
     by_component: dict[str, list[ComponentComparison]] = {}
     for candidate in candidates:
         by_component.setdefault(candidate.suspect_component, []).append(candidate)
@@ -174,12 +168,6 @@ def best_per_component(candidates: list[ComponentComparison]) -> list[ComponentC
 
 def _strength(c: ComponentComparison) -> tuple[int, float]:
     return (-VERDICTS.index(c.verdict), c.pearson if c.pearson is not None else -2.0)
-
-
-def overall_verdict(components: list[ComponentComparison]) -> str:
-    """The strongest relationship found among components."""
-    found = {c.verdict for c in components}
-    return next((v for v in VERDICTS if v in found), "not_comparable")
 
 
 def shares_by_reference(candidates: list[ComponentComparison]) -> dict[str, dict[str, float]]:

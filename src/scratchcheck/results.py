@@ -1,4 +1,4 @@
-"""Frozen records of every result, and their JSON form (schema ``scratchcheck.compare/1``).
+"""Frozen records of every result, and their JSON form (schema ``scratchcheck.compare/1.1``).
 
 These are the contract between the pipeline and the reports: the JSON keys named in the schema file
 (``report/compare.schema.json``) must stay stable. New fields are added with defaults, never renamed.
@@ -10,10 +10,12 @@ import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-SCHEMA = "scratchcheck.compare/1"
+SCHEMA = "scratchcheck.compare/1.1"
 
-# Verdicts, strongest relationship first; the overall verdict is the first one found in this order.
+# Verdicts, strongest relationship first.
 VERDICTS = ("identical", "derived", "inconclusive", "independent", "not_comparable")
+# What each parameter of the suspect is, in the shares: a group's verdict, or not compared at all.
+SHARE_KEYS = ("identical", "derived", "inconclusive", "independent", "not_compared")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,20 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class ProvenanceGroup:
+    """One layer (or the embeddings, head, norms as groups) of a component, tested on its own."""
+
+    group: str  # "layer 3", "embeddings", "head", "norms", "other"
+    layers: list[int]
+    verdict: str  # identical | derived | inconclusive | independent | not_compared
+    params: int  # suspect parameters of the group's compared tensors
+    share: float  # of the suspect model's parameters
+    pearson: float | None  # median over the group's tensors
+    p_value: float | None  # Holm-adjusted across the component's groups
+    tensors: int
+
+
+@dataclass(frozen=True)
 class ComponentComparison:
     """The verdict for one suspect component against one reference component."""
 
@@ -158,6 +174,11 @@ class ComponentComparison:
     unpaired_suspect: list[str] = field(default_factory=list)
     unpaired_reference: list[str] = field(default_factory=list)
     explanation: str = ""
+    provenance: list[ProvenanceGroup] = field(default_factory=list)
+    # Share of the suspect model's parameters under each key of SHARE_KEYS, from the groups.
+    shares: dict[str, float] = field(default_factory=dict)
+    # Signs of a transformation the tests cannot see; an 'independent' is then 'inconclusive'.
+    blind_spots: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -174,6 +195,10 @@ class ComparisonReport:
     metadata: dict[str, Any] | None = None
     version: str = ""
     coverage: list[Coverage] = field(default_factory=list)  # one per reference
+    # SHARE_KEYS -> share of the suspect's parameters, summed over the groups of every component's
+    # best reference (each parameter counted once; components not compared count as not_compared).
+    share_by_verdict: dict[str, float] = field(default_factory=dict)
+    headline: str = ""  # e.g. "partially derived: 46% of parameters from X"
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)
@@ -211,6 +236,7 @@ def report_from_dict(data: dict[str, Any]) -> ComparisonReport:
         comp["tests"] = [build(TestResult, t) for t in raw.get("tests", [])]
         comp["layer_matrices"] = [build(LayerMatrix, m) for m in raw.get("layer_matrices", [])]
         comp["not_comparable"] = [build(NotComparable, n) for n in raw.get("not_comparable", [])]
+        comp["provenance"] = [build(ProvenanceGroup, g) for g in raw.get("provenance", [])]
         components.append(build(ComponentComparison, comp))
 
     def model(raw: dict[str, Any]) -> ModelSummary:
@@ -234,6 +260,7 @@ def report_from_dict(data: dict[str, Any]) -> ComparisonReport:
 
 __all__ = [
     "SCHEMA",
+    "SHARE_KEYS",
     "VERDICTS",
     "ComparisonReport",
     "ComponentComparison",
@@ -242,6 +269,7 @@ __all__ = [
     "LayerMatrix",
     "ModelSummary",
     "NotComparable",
+    "ProvenanceGroup",
     "TensorComparison",
     "TestResult",
     "report_from_dict",

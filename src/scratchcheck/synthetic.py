@@ -3,7 +3,8 @@
 Weights are random (Gaussian, scaled 1/sqrt(fan_in); norm gains around a chosen mean), named and
 shaped like the real families: a LLaMA/Qwen-style decoder (optionally MoE, optionally with a
 multi-token-prediction block saved as layer N) and a Qwen2.5-VL-style vision tower. The transforms
-produce what a derived model looks like: fine-tuned, noised, permuted, layer-dropped, renamed.
+produce what a derived model looks like: fine-tuned, noised, permuted, layer-dropped, renamed, and
+rotated (a function-preserving change of the residual basis).
 Untrained weights are fine for testing structure; the lineage benchmark trains real models.
 """
 
@@ -236,6 +237,47 @@ def drop_layers(weights: Weights, keep_every: int = 2, *, block: str = "model.la
             out[name] = w
         elif int(m.group(1)) % keep_every == 0:
             out[f"{block}{int(m.group(1)) // keep_every}.{m.group(2)}"] = w
+    return out
+
+
+def rotate_residual(weights: Weights, seed: int = 0, *, prefix: str = "model.") -> Weights:
+    """Fold every norm gain into the next linear layer and rotate the residual stream by a random
+    orthogonal Q: the function is unchanged, every gain becomes exactly 1.0, and element-wise
+    correspondence with the original is gone.
+
+    With ``h = Q h'``: embeddings ``E Q``; a layer reading the normed stream ``W diag(g) Q``; a layer
+    writing to it ``Q^T W``; the head ``H diag(g_final) Q`` (RMSNorm commutes with rotations).
+    """
+    d = weights[f"{prefix}embed_tokens.weight"].shape[1]
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+    out = dict(weights)
+    out[f"{prefix}embed_tokens.weight"] = weights[f"{prefix}embed_tokens.weight"] @ q
+    readers = {
+        "input_layernorm.weight": (
+            "self_attn.q_proj.weight",
+            "self_attn.k_proj.weight",
+            "self_attn.v_proj.weight",
+        ),
+        "post_attention_layernorm.weight": ("mlp.gate_proj.weight", "mlp.up_proj.weight"),
+    }
+    for name in weights:
+        m = re.fullmatch(re.escape(prefix) + r"layers\.(\d+)\.(.*)", name)
+        if m is None:
+            continue
+        p = f"{prefix}layers.{m.group(1)}."
+        if m.group(2) in readers:
+            gain = weights[name].astype(np.float64)
+            for reader in readers[m.group(2)]:
+                out[p + reader] = (weights[p + reader] * gain[None, :] @ q).astype(np.float32)
+            out[name] = np.ones_like(weights[name])
+        elif m.group(2) in ("self_attn.o_proj.weight", "mlp.down_proj.weight"):
+            out[name] = (q.T @ weights[name]).astype(np.float32)
+    final = f"{prefix}norm.weight"
+    head = "lm_head.weight" if "lm_head.weight" in weights else f"{prefix}embed_tokens.weight"
+    out["lm_head.weight"] = (weights[head] * weights[final].astype(np.float64)[None, :] @ q).astype(
+        np.float32
+    )
+    out[final] = np.ones_like(weights[final])
     return out
 
 

@@ -32,7 +32,8 @@ def reasons(build, save):
         "learned.table": (0.02 * rng.standard_normal((512, 32))).astype(np.float32),
         "learned.gain": (1 + 0.05 * rng.standard_normal(32)).astype(np.float32),
         "learned.conv": (0.1 * rng.standard_normal((18, 1, 16))).astype(np.float32),
-        "learned.scalar": np.ones(1, np.float32),
+        "one.value": np.ones(1, np.float32),
+        "scalar": np.array(0.5, np.float32),
     }
     with open_model(save("buffers", weights)) as checkpoint:
         yield nonlearned(layout(checkpoint), Sketcher(checkpoint))
@@ -49,6 +50,8 @@ def reasons(build, save):
         ("model.embeddings.position_ids", "index buffer"),
         ("projector.bias", "constant tensor (every value 0)"),
         ("norm.weight", "constant tensor (every value 1)"),
+        ("one.value", "a single value"),
+        ("scalar", "a single value"),
     ],
 )
 def test_non_learned_tensors_are_set_aside_with_their_reason(reasons, name, reason):

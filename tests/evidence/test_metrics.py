@@ -150,3 +150,13 @@ def test_pearson_helper_matches_numpy():
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal(1000), rng.standard_normal(1000)
     assert pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
+
+
+def test_a_contiguous_and_a_transposed_view_are_walked_alike():
+    """An ONNX MatMul weight [in, out] read transposed meets a contiguous [out, in] one: the two
+    streams must be cut into the same chunks (a large matrix spans several)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((1536, 384)).astype(np.float32)
+    b_stored = (a + 0.01 * rng.standard_normal(a.shape)).astype(np.float32).T.copy()
+    m = pair_metrics(a, b_stored.T)
+    assert m.pearson == pytest.approx(pearson(a, b_stored.T), abs=1e-9) and m.pearson > 0.99

@@ -21,6 +21,7 @@ RECORDS = {
     "coverage": results.Coverage,
     "component": results.ComponentComparison,
     "tensor": results.TensorComparison,
+    "provenanceGroup": results.ProvenanceGroup,
 }
 
 
@@ -102,7 +103,7 @@ def test_inspection_is_written_too(tmp_path):
     [
         ("{not json", "not JSON"),
         ("[1, 2]", "no 'schema' key"),
-        ('{"schema": "scratchcheck.compare/2"}', "is not 'scratchcheck.compare/1'"),
+        ('{"schema": "scratchcheck.compare/2"}', "is not 'scratchcheck.compare/1.1'"),
         ('{"schema": "scratchcheck.compare/1"}', "does not match"),
     ],
 )

@@ -142,7 +142,7 @@ def test_json_contract(family):
     data = json.loads(
         json.dumps(compare(_save(synthetic.noised(base, 0.01, seed=2), root / "j"), [ref]).to_dict())
     )
-    assert data["schema"] == "scratchcheck.compare/1"
+    assert data["schema"] == "scratchcheck.compare/1.1"
     assert {"verdict", "suspect", "references", "components", "tensors", "warnings"} <= data.keys()
     for comp in data["components"]:
         assert {

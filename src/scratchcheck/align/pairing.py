@@ -18,6 +18,7 @@ import numpy as np
 from ..arch import Entry, ModelLayout
 from ..io.views import TensorView, transposed
 from ..results import LayerMatrix, NotComparable
+from .blocks import split_gates
 from .contentmatch import match_by_content
 from .layermap import NO_MAP, LayerMap, infer
 from .nonlearned import nonlearned
@@ -90,6 +91,7 @@ def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None
         result,
         used,
     )
+    result.pairs = split_gates(result.pairs)
     result.unpaired_suspect = _labels(e for e in s_entries if id(e) not in used)
     result.unpaired_reference = _labels(e for e in r_entries if id(e) not in used)
     result.component_pairs = _fill_component_pairs(component_pairs, result.pairs)

@@ -20,7 +20,7 @@ _OUT = click.Path(dir_okay=False, path_type=Path)
 @click.argument("references", nargs=-1, required=True)
 @click.option("--component", help="Compare only this suspect component (e.g. vision, language_model).")
 @click.option(
-    "--json", "json_path", type=_OUT, help="Write the full report as JSON (schema scratchcheck.compare/1)."
+    "--json", "json_path", type=_OUT, help="Write the full report as JSON (schema scratchcheck.compare/1.1)."
 )
 @click.option("--html", "html_path", type=_OUT, help="Write a self-contained HTML report.")
 @click.option("--markdown", "markdown_path", type=_OUT, help="Write a Markdown summary.")

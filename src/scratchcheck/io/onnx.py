@@ -9,10 +9,11 @@ path must stay inside the model's folder. Tensors embedded in the protobuf are i
 model is parsed (protobuf cannot be mapped); models big enough for that to matter use external
 data anyway.
 
-Weight-only quantised exports store ``W`` as int8 plus scales. Two patterns are recognised:
-``DequantizeLinear(x, scale[, zero_point])`` on an int8/uint8 initializer (QDQ exports), and
-onnxruntime's dynamic quantizer's ``W_quantized`` + ``W_scale`` + ``W_zero_point`` initializers.
-Each yields one tensor (named after the DequantizeLinear output, or ``W``) whose ``read`` is the
+Weight-only quantised exports store ``W`` as int8 plus scales. Three patterns are recognised:
+``DequantizeLinear(x, scale[, zero_point])`` on an int8/uint8 initializer (QDQ exports),
+``Mul(Cast(x), scale)`` (PyTorch's weight-only int8 exports), and onnxruntime's dynamic quantizer's
+``W_quantized`` + ``W_scale`` + ``W_zero_point`` initializers. Each yields one tensor (named after
+the DequantizeLinear or Mul output, or ``W``) whose ``read`` is the
 stored integers and ``read_float`` is ``(q - zero_point) * scale``; the integers, scales and zero
 points themselves are listed as ``aux``. Anonymous names (``onnx::MatMul_470``) are kept as they are.
 """
@@ -167,6 +168,7 @@ class OnnxFile(TensorFile):
             )
             note = f"DequantizeLinear({data}): ({self._entries[data].dtype} - zero_point) * scale, {how}"
             found[node.output[0]] = _Quantised(data, scale, zero_point, axis, block, note)
+        found.update(self._find_cast_mul(nodes, found))
         used = {q.data for q in found.values()}
         for name in list(self._entries):
             base = name[: -len(_ORT_SUFFIX)]
@@ -187,6 +189,41 @@ class OnnxFile(TensorFile):
                 name, scale, zero_point if zero_point in self._entries else None, axis, 0, note
             )
         return found
+
+    def _find_cast_mul(self, nodes: list[Any], found: dict[str, _Quantised]) -> dict[str, _Quantised]:
+        """PyTorch's weight-only int8 export: ``Mul(Cast(q), scale)`` with ``scale`` broadcast along
+        one axis (``[rows, 1]`` or ``[1, cols]``) or a single value."""
+        used = {q.data for q in found.values()}
+        casts = {
+            node.output[0]: node.input[0]
+            for node in nodes
+            if node.op_type == "Cast" and node.input and node.output and self._is_quantised(node.input[0])
+        }
+        out: dict[str, _Quantised] = {}
+        for node in nodes:
+            if node.op_type != "Mul" or len(node.input) != 2 or not node.output:
+                continue
+            for cast, scale in (node.input, node.input[::-1]):
+                data = casts.get(cast)
+                if data is None or data in used or scale not in self._entries:
+                    continue
+                shape, scale_shape = self._entries[data].shape, self._entries[scale].shape
+                axes = [i for i, d in enumerate(scale_shape) if d != 1]
+                if int(np.prod(scale_shape, dtype=np.int64)) == 1:
+                    axis = None
+                elif (
+                    len(scale_shape) == len(shape)
+                    and len(axes) == 1
+                    and scale_shape[axes[0]] == shape[axes[0]]
+                ):
+                    axis = axes[0]
+                else:
+                    continue
+                how = "per tensor" if axis is None else f"per axis {axis}"
+                note = f"Mul(Cast({data}), {scale}): {self._entries[data].dtype} * scale, {how}"
+                out[node.output[0]] = _Quantised(data, scale, None, axis, 0, note)
+                used.add(data)
+        return out
 
     def _is_quantised(self, name: str) -> bool:
         entry = self._entries.get(name)

@@ -99,7 +99,10 @@ def role_rows(tensors: Iterable[TensorComparison]) -> list[RoleStat]:
 
 
 def verdict_shares(report: ComparisonReport) -> dict[str, float]:
-    """Share of the suspect's parameters under each verdict (components as reported)."""
+    """Share of the suspect's parameters under each verdict: from the per-layer groups, or (reports
+    written before schema /1.1) from whole components."""
+    if report.share_by_verdict:
+        return {k: v for k, v in report.share_by_verdict.items() if v > 0}
     out: dict[str, float] = {}
     for comp in report.components:
         out[comp.verdict] = out.get(comp.verdict, 0.0) + (comp.share or 0.0)

@@ -12,6 +12,7 @@ VERDICT_COLOURS = {
     "inconclusive": "#a16207",
     "independent": "#15803d",
     "not_comparable": "#6b7280",
+    "not_compared": "#9ca3af",
 }
 VERDICT_STYLES = {  # rich styles for the terminal
     "identical": "bold magenta",

@@ -8,6 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..evidence.provenance import provenance_text
 from ..results import VERDICTS, ComparisonReport, ComponentComparison
 from . import fmt, svg
 from ._atomic import write_text_atomic
@@ -16,22 +17,6 @@ from .narrative import explain, layer_map, notes
 
 TEMPLATES = Path(__file__).with_name("templates")
 TENSOR_ROWS = 300  # per component; beyond this the least similar pairs are listed (full data: the JSON)
-
-# What each test measures and its null, for the method section (tests the pipeline names otherwise
-# are listed with the null sentence the pipeline gave).
-METHODS = {
-    "coordinate-shuffle": "Pearson correlation of the two tensors' values, position by position. Null: no "
-    "element-wise correspondence (the values of one tensor in random order); then r·√(n−1) is standard "
-    "normal, so the p-value is exact without simulation.",
-    "layer-diagonal": "Mismatched-layer contrast: the similarity of suspect layer i with every reference "
-    "layer j. Null: matched layers are no more alike than mismatched ones; a derived model shows a "
-    "diagonal, independent models a flat matrix.",
-    "unit-matching-identity": "Hidden units (rows) are matched across the models by the Hungarian "
-    "algorithm; Spearman's rank correlation tests whether the matching is the identity. Null: the "
-    "matching is a random permutation (robust to permuted units only when combined with matching).",
-    "fisher": "Fisher's method combines independent p-values: −2 Σ log p follows χ² with 2k degrees of "
-    "freedom when every null holds.",
-}
 
 
 def _environment() -> Environment:
@@ -65,6 +50,7 @@ def _component_view(report: ComparisonReport, comp: ComponentComparison) -> dict
         "anchor": "c-" + "".join(ch if ch.isalnum() else "-" for ch in comp.suspect_component),
         "explanation": explain(report, comp),
         "layer_map": layer_map(comp),
+        "provenance": provenance_text(comp),
         "heatmaps": [(m, Markup(svg.heatmap(m))) for m in comp.layer_matrices if m.values],
         "profiles": [Markup(svg.profile(stats, "pearson")), Markup(svg.profile(stats, "rel_l2"))]
         if stats
@@ -76,16 +62,22 @@ def _component_view(report: ComparisonReport, comp: ComponentComparison) -> dict
     }
 
 
+def _family(name: str) -> str:
+    """A test's name without its per-role or per-group suffix (``unit-matching-identity (mlp units)``)."""
+    return name.split(" (", 1)[0]
+
+
 def _rank(verdict: str) -> int:
     return VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
 
 
 def render_html(report: ComparisonReport) -> str:
     """The report as one HTML document."""
+    # Each test is described by the sentence it carries, so the method text cannot drift from the code.
     tests = {}
     for comp in report.components:
         for test in comp.tests:
-            tests.setdefault(test.name, METHODS.get(test.name, test.null))
+            tests.setdefault(_family(test.name), test.null)
     return (
         _environment()
         .get_template("report.html.j2")
@@ -95,7 +87,6 @@ def render_html(report: ComparisonReport) -> str:
             shares=sorted(verdict_shares(report).items(), key=lambda kv: _rank(kv[0])),
             warnings=notes(report),
             tests=tests,
-            methods=METHODS,
             scale=Markup(svg.colour_scale()),
             metadata=report.metadata or {},
         )

@@ -1,4 +1,4 @@
-"""The JSON outputs: versioned contracts (``scratchcheck.compare/1``, ``scratchcheck.inspect/1``).
+"""The JSON outputs: versioned contracts (``scratchcheck.compare/1.1``, ``scratchcheck.inspect/1``).
 
 The schema files ``compare.schema.json`` and ``inspect.schema.json`` beside this module document and
 validate every key; ``docs/report-schema.md`` explains them in prose.
@@ -39,7 +39,7 @@ def load_report(path: str | os.PathLike[str]) -> ComparisonReport:
         raise FormatError(path, "not a scratchcheck report (no 'schema' key)")
     family, _, major = str(data["schema"]).partition("/")
     expected_family, _, expected_major = SCHEMA.partition("/")
-    if family != expected_family or major.split(".")[0] != expected_major:
+    if family != expected_family or major.split(".")[0] != expected_major.split(".")[0]:
         raise FormatError(path, f"schema {data['schema']!r} is not {SCHEMA!r}")
     try:
         return report_from_dict(data)
@@ -48,5 +48,5 @@ def load_report(path: str | os.PathLike[str]) -> ComparisonReport:
 
 
 def load_schema(kind: str = "compare") -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1`` or (``kind="inspect"``) ``scratchcheck.inspect/1``."""
+    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1.1`` or (``kind="inspect"``) ``scratchcheck.inspect/1``."""
     return json.loads(SCHEMA_FILES[kind].read_text(encoding="utf-8"))

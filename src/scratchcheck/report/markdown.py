@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..evidence.provenance import provenance_text
 from ..results import ComparisonReport
 from . import fmt
 from ._atomic import write_text_atomic
@@ -41,8 +42,9 @@ def render_markdown(report: ComparisonReport) -> str:
     out = [
         f"## scratchcheck: `{fmt.model_name(report.suspect.path)}` vs {refs}",
         "",
-        f"**Overall verdict: {fmt.verdict_text(report.verdict)}** (the strongest relationship of any "
-        f"component). Suspect: {fmt.params(report.suspect.params)} parameters, {report.suspect.format}.",
+        f"**Overall verdict: {fmt.verdict_text(report.verdict)}**"
+        + (f" — {report.headline}." if report.headline else ".")
+        + f" Suspect: {fmt.params(report.suspect.params)} parameters, {report.suspect.format}.",
         "",
     ]
     for comp in report.components:
@@ -90,6 +92,10 @@ def render_markdown(report: ComparisonReport) -> str:
     for comp in report.components:
         out += ["", f"### {comp.suspect_component}: {fmt.verdict_text(comp.verdict)}", ""]
         out += [paragraph + "\n" for paragraph in explain(report, comp)]
+        located = provenance_text(comp)
+        if located and comp.verdict in ("derived", "identical") and len(comp.provenance) > 1:
+            out += [f"By layer: {located}.\n"]
+        out += [f"Not called independent: {reason}.\n" for reason in comp.blind_spots]
         if comp.tests:
             out += [
                 table(

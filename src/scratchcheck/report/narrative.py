@@ -5,13 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..evidence.thresholds import LOW_COVERAGE, TRAP_COSINE, TRAP_PEARSON
 from ..results import ComparisonReport, ComponentComparison
 from . import fmt
 from .digest import measured, tensors_of
-
-LOW_COVERAGE = 0.5  # below this share of a component's parameters, its verdict speaks for a part only
-HIGH_RAW_COSINE = 0.9  # "looks similar" to a raw-cosine reader ...
-LOW_PEARSON = 0.5  # ... while the centred metric says otherwise: the trap
 
 
 @dataclass(frozen=True)
@@ -31,8 +28,8 @@ def notes(report: ComparisonReport) -> list[Note]:
         for t in flagged
         if t.cosine is not None
         and t.pearson is not None
-        and t.cosine >= HIGH_RAW_COSINE
-        and abs(t.pearson) < LOW_PEARSON
+        and t.cosine >= TRAP_COSINE
+        and abs(t.pearson) < TRAP_PEARSON
     ]
     # The pipeline warns about the trap itself (with the numbers); this note covers the rest.
     if flagged and not trap:

@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..evidence.provenance import provenance_text
 from ..inspection import ModelInspection
 from ..results import ComparisonReport, ComponentComparison
 from . import fmt
@@ -22,6 +23,7 @@ def render_compare(report: ComparisonReport, console: Console, *, explain: bool 
         Text.assemble(
             "Overall verdict: ",
             (fmt.verdict_text(report.verdict).upper(), fmt.VERDICT_STYLES.get(report.verdict, "bold")),
+            f" — {report.headline}" if report.headline else "",
         )
     )
     console.print(_model_line("suspect", report.suspect))
@@ -121,6 +123,11 @@ def _headline(comp: ComponentComparison) -> Text:
         extra.append(f"detectable |r| >= {fmt.corr(comp.power)}")
     if extra:
         line.append("\n  " + " · ".join(extra))
+    located = provenance_text(comp)
+    if located and comp.verdict in ("derived", "identical") and len(comp.provenance) > 1:
+        line.append(f"\n  by layer: {located}")
+    for reason in comp.blind_spots:
+        line.append(f"\n  not called independent: {reason}", "yellow")
     return line
 
 

