@@ -101,7 +101,16 @@ def stream_sums(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> Sums:
 
 
 def _span(
-    a: np.ndarray, b: np.ndarray, start: int, stop: int, *, chunk: int, row: int, work, step: int, phase: int
+    a: np.ndarray,
+    b: np.ndarray,
+    start: int,
+    stop: int,
+    *,
+    chunk: int,
+    row: int,
+    work: type,
+    step: int,
+    phase: int,
 ) -> Sums:
     """Sums of elements ``[start, stop)`` of the flattened pair, one chunk at a time."""
     out = Sums()
@@ -112,7 +121,6 @@ def _span(
         fa, fb = raw_a.astype(work, copy=False), raw_b.astype(work, copy=False)
         same = compare_bytes and _same_bytes(raw_a, raw_b)
         out.merge(_chunk_sums(fa, fb, same))
-        out.same_bytes = out.same_bytes and same
         first = phase + -(-(lo - phase) // step) * step if lo > phase else phase
         # Copies: a view would pin the chunk (and the mapping's pages) in memory.
         out.samples_a.append(np.array(fa[first - lo :: step], dtype=np.float64))
