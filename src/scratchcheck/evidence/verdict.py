@@ -85,7 +85,13 @@ def assess(
         layer_log_ps = [t.detail["log_p"] for t in tests if t.name in ("layer-diagonal", "layer-map")]
         log_ps += layer_log_ps
         tests += testresults.std_curves(rows)
-        matchings = units.match_component(pairs, suspect)
+        decided = units.coordinates_decide(
+            [(m.pair.role, m.pair.layer, m.pair.suspect.name, stats.log10_p(m.test.log_p)) for m in rows]
+        )
+        matchings = [] if decided else units.match_component(pairs, suspect)
+        if decided:
+            reason, weakest = decided
+            tests.append(TestResult("unit-matching (skipped)", statistic=weakest, p_value=None, null=reason))
         for result in testresults.matching_results(matchings):
             tests.append(result)
             log_ps.append(result.detail["log_p"])
