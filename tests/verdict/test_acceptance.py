@@ -61,7 +61,8 @@ def test_solar_vs_glm_norm_gains_look_similar_raw_but_are_independent(glm, tmp_p
     assert lm.not_comparable  # q/o, k/v, experts and router are listed as not comparable
     assert any("raw cosine" in w for w in report.warnings)
     assert any("only 0.1" in w and "compared" in w for w in report.warnings)  # how little was comparable
-    assert {c.verdict for c in report.components} == {"independent", "not_comparable"}
+    # The vocabularies (640 and 512 rows, no tokenizers, no common rows) pair by position: independent.
+    assert {c.verdict for c in report.components} == {"independent"}
 
 
 def test_a_known_fine_tune_of_glm_is_derived_on_the_same_tensors(glm, tmp_path):

@@ -110,7 +110,7 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     position = int(np.random.default_rng(seed).integers(step))
     offset = 0
     samples_a, samples_b = [], []
-    by_rows = a.ndim > 1 and not (a.flags.c_contiguous and b.flags.c_contiguous)
+    by_rows = not (a.flags.c_contiguous and b.flags.c_contiguous)
     for (raw_a, xa), (raw_b, xb) in zip(_chunks(a, by_rows), _chunks(b, by_rows), strict=True):
         moments.add(xa, xb)
         # The difference is accumulated directly: deriving it from the moments would cancel

@@ -157,7 +157,8 @@ def share_by_verdict(components: Sequence[ComponentComparison], suspect_params: 
         for key, value in comp.shares.items():
             out[key] += value
     out["not_compared"] += max(0.0, 1.0 - sum(out.values()))
-    return {k: min(max(v, 0.0), 1.0) for k, v in out.items()}
+    # Sums of many float shares leave residues of 1e-16; a share below 1e-9 of a model is none.
+    return {k: 0.0 if v < 1e-9 else min(v, 1.0) for k, v in out.items()}
 
 
 def overall_verdict(shares: dict[str, float]) -> str:
