@@ -23,7 +23,7 @@ def _load(name: str, monkeypatch):
 
 def test_audio_lineage_bench_smoke(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
-    _load("lineage", monkeypatch)
+    monkeypatch.setattr(_load("lineage", monkeypatch), "THREADS", 1)  # tiny ops: one thread is fastest
     audio = _load("lineage_audio", monkeypatch)
     rows = audio.run(2, steps=8, conv_seeds=2, folder=tmp_path, log=lambda *_: None)
 
