@@ -14,8 +14,9 @@ SCHEMA = "scratchcheck.compare/1.1"
 
 # Verdicts, strongest relationship first.
 VERDICTS = ("identical", "derived", "inconclusive", "independent", "not_comparable")
-# What each parameter of the suspect is, in the shares: a group's verdict, or not compared at all.
-SHARE_KEYS = ("identical", "derived", "inconclusive", "independent", "not_compared")
+# What each parameter of the suspect is, in the shares: a group's verdict, not compared at all, or
+# fixed (a computed table or constant recognised as not learned: neither original nor borrowed).
+SHARE_KEYS = ("identical", "derived", "inconclusive", "independent", "not_compared", "fixed")
 
 
 @dataclass(frozen=True)

@@ -128,12 +128,14 @@ def _raw_cosine_trap(pairs: list[TensorComparison]) -> list[str]:
 
 
 def original_share(rule: Rule, report: ComparisonReport) -> tuple[Outcome, str, list[Evidence]]:
-    """At least ``rule.min`` of the parameters tested original (independent, layer by layer): FAIL
+    """At least ``rule.min`` of the learned parameters (fixed tables left out) tested original
+    (independent, layer by layer): FAIL
     when the borrowed share alone rules it out, UNDETERMINED when parts inconclusive or not compared
     could decide it."""
     shares = share_by_verdict(report)
-    borrowed = shares["identical"] + shares["derived"]
-    original_ = shares["independent"]
+    learned = 1.0 - shares["fixed"] or 1.0  # computed tables are neither original nor borrowed
+    borrowed = (shares["identical"] + shares["derived"]) / learned
+    original_ = shares["independent"] / learned
     if 1.0 - borrowed < rule.min:
         outcome = Outcome.FAIL
     elif original_ < rule.min:

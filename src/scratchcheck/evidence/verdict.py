@@ -53,6 +53,8 @@ class Assessment:
     corr_weight: float = 1.0
     kind: str | None = None
     blind_spots: list[str] = field(default_factory=list)
+    fixed_params: int = 0  # in tensors set aside as not learned (computed tables, constants)
+    fixed_params: int = 0  # in tensors set aside as not learned (computed tables, constants)
 
 
 def assess(
@@ -139,6 +141,9 @@ def assess(
                 corr_weight=tests[0].detail["corr_weight"] if rows else 1.0,
                 kind=structural or rules.kind(rows, matchings, matrices, not_comparable, suspect, reference),
                 blind_spots=seen_through(blind_spots(comp.name, suspect, reference), alignment),
+                fixed_params=sum(
+                    suspect.checkpoint.info(n).numel for n, _ in alignment.excluded if n in comp.tensors
+                ),
             )
         )
     return out
@@ -196,7 +201,7 @@ def finalize(
             provenance=groups,
             blind_spots=list(a.blind_spots) + _concentration(a, verdict, spread_ok, adj),
         )
-        comp = replace(comp, shares=component_shares(comp, suspect_params))
+        comp = replace(comp, shares=component_shares(comp, suspect_params, a.fixed_params))
         comp = replace(comp, explanation=_explain(comp, adj))
         out.append(comp)
         warnings.extend(_warnings(comp, a))
