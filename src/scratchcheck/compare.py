@@ -15,7 +15,8 @@ from .errors import UsageError
 from .evidence.measured import MeasuredPair, measure
 from .evidence.provenance import headline, overall_verdict, share_by_verdict
 from .evidence.verdict import assess, finalize
-from .io import Checkpoint, open_model
+from .fingerprint.compared import sampled_sides, sampling_statement
+from .io import Checkpoint
 from .metadata import compare_metadata
 from .results import (
     SCHEMA,
@@ -50,15 +51,17 @@ def compare(
 ) -> ComparisonReport:
     """Compare a suspect checkpoint with one or more references, component by component."""
     with ExitStack() as stack:
-        s_layout = layout(_open(suspect, stack, allow_network))
+        opened = [_open(source, stack, allow_network) for source in [suspect, *references]]
+        sampled = sampled_sides(opened)
+        s_layout = layout(opened[0])
         chosen = _chosen_components(s_layout, component)
         records: list[TensorComparison] = []
         assessments = []
         ref_summaries = []
         coverage: list[Coverage] = []
         metadata: dict[str, dict] = {}
-        for source in references:
-            r_layout = layout(_open(source, stack, allow_network))
+        for checkpoint in opened[1:]:
+            r_layout = layout(checkpoint)
             name = str(r_layout.checkpoint.path)
             ref_summaries.append(summarise(r_layout))
             alignment = align(s_layout, r_layout, component=component)
@@ -89,6 +92,7 @@ def compare(
             coverage=coverage,
             metadata=metadata,
             share_by_verdict=shares,
+            sampled=sampling_statement(sampled, s_layout.checkpoint, records) if sampled else None,
         )
         return replace(report, headline=headline(report))
 
@@ -103,9 +107,9 @@ def _chosen_components(model: ModelLayout, component: str | None) -> set[str]:
 
 
 def _open(source: ModelSource, stack: ExitStack, allow_network: bool) -> Checkpoint:
-    if isinstance(source, Checkpoint):
-        return source
-    return stack.enter_context(open_model(source, allow_network=allow_network))
+    from .fingerprint import open_source
+
+    return open_source(source, stack, allow_network=allow_network)
 
 
 def _measure(pair: TensorPair, reference: str, progress: Progress | None) -> MeasuredPair:

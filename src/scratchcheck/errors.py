@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -32,3 +34,27 @@ class UnsafePickleError(FormatError):
 
 class UsageError(ScratchcheckError):
     """Arguments that cannot work together (e.g. an unknown component name)."""
+
+
+class PolicyError(ScratchcheckError):
+    """An audit policy that is not TOML, breaks the policy schema, or extends something unknown."""
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Tag any unexpected exception raised while reading ``path`` with it: even a bug in a reader is
+    then reported against the file that triggered it (see ``file_being_read``)."""
+    try:
+        yield
+    except ScratchcheckError:
+        raise
+    except Exception as exc:
+        if file_being_read(exc) is None:
+            with suppress(AttributeError):  # an exception type without a __dict__
+                exc.scratchcheck_file = str(path)  # type: ignore[attr-defined]
+        raise
+
+
+def file_being_read(exc: BaseException) -> str | None:
+    """The file ``reading`` tagged ``exc`` with, if any."""
+    return getattr(exc, "scratchcheck_file", None)

@@ -199,6 +199,8 @@ class ComparisonReport:
     # best reference (each parameter counted once; components not compared count as not_compared).
     share_by_verdict: dict[str, float] = field(default_factory=dict)
     headline: str = ""  # e.g. "partially derived: 46% of parameters from X"
+    # Set when a side was a fingerprint: which sides, elements kept, the power the sampling costs.
+    sampled: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)

@@ -210,3 +210,27 @@ def test_matching_is_skipped_only_where_coordinates_already_decide_every_matched
     raw = [("other", None, "model.layers.3.mlp.gate_proj.weight", -2.0)]
     assert units.coordinates_decide(raw) is None
     assert units.coordinates_decide([]) is None
+
+
+def test_nan_and_inf_weights_are_matched_as_zeros_and_counted(base):
+    suspect = _layer(base)
+    suspect = {k: v.copy() for k, v in suspect.items()}
+    suspect["mlp.up.weight"][3, 5] = np.nan
+    suspect["mlp.down.weight"][7, 2] = np.inf
+    m = units.match(suspect, _layer(base), units.mlp_features, group="mlp units")
+    assert m.non_finite > 0 and m.identity_fraction > 0.9
+    assert np.isfinite(m.matched_similarity) and np.isfinite(m.null_similarity)
+
+
+def test_mlp_tensors_that_do_not_chain_are_not_matched():
+    class Pair:
+        def __init__(self, role, shape):
+            self.role, self.layer = role, 0
+            self.suspect = self.reference = np.ones(shape, np.float32)
+
+    entries = [
+        ("mlp.gate.weight", Pair("mlp.gate.weight", (8, 16))),
+        ("mlp.up.weight", Pair("mlp.up.weight", (8, 12))),  # another residual width than gate
+        ("mlp.down.weight", Pair("mlp.down.weight", (16, 8))),
+    ]
+    assert units._match_layer(0, entries, suspect=None, seed=0) == []

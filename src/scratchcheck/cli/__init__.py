@@ -7,13 +7,18 @@ import traceback
 
 import click
 
-from ..errors import ScratchcheckError
+from ..errors import ScratchcheckError, file_being_read
+from .audit_cmd import audit_command
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
+from .fingerprint_cmd import fingerprint_command, verify_command
+from .index_cmd import index_command
 from .inspect_cmd import inspect_command
+from .registry_cmd import registry_group
+from .scan_cmd import scan_command
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 3
+EXIT_INTERNAL = 4  # 3 is the audit's UNDETERMINED: a crash must never read as a policy answer
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +33,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(inspect_command)
 cli.add_command(compare_command)
 cli.add_command(demo_command)
+cli.add_command(audit_command)
+cli.add_command(fingerprint_command)
+cli.add_command(verify_command)
+cli.add_command(registry_group)
+cli.add_command(index_command)
+cli.add_command(scan_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,11 +68,13 @@ def main(argv: list[str] | None = None) -> None:
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(f"scratchcheck: error: {where}{exc.strerror or exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except Exception as exc:  # a bug: still one line, with the way to see more
+    except Exception as exc:  # a bug: still one line, naming the file it met, with the way to see more
         if debug:
             traceback.print_exc()
+        where = f" while reading {path}" if (path := file_being_read(exc)) else ""
+        detail = " ".join(str(exc).split())
         click.echo(
-            f"scratchcheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            f"scratchcheck: internal error{where}: {type(exc).__name__}: {detail} (rerun with --debug for details)",
             err=True,
         )
         sys.exit(EXIT_INTERNAL)

@@ -62,12 +62,7 @@ def compare_command(
 def write_reports(
     report, *, json_path: Path | None, html_path: Path | None, markdown_path: Path | None
 ) -> list[Path]:
-    """Write each requested report file, all or none; returns the paths written.
-
-    Each report is first written to a temporary file beside its destination; only when every one is
-    complete are they renamed into place. A failure (say the HTML template breaks after the JSON was
-    written) so leaves no new report behind and no earlier one replaced.
-    """
+    """Write each requested report file, all or none; returns the paths written."""
     jobs: list[tuple[Path, Callable[..., object]]] = []
     if json_path is not None:
         from ..report.json_report import write_json
@@ -81,6 +76,16 @@ def write_reports(
         from ..report.markdown import write_markdown
 
         jobs.append((markdown_path, write_markdown))
+    return write_staged(report, jobs)
+
+
+def write_staged(report, jobs: list[tuple[Path, Callable[..., object]]]) -> list[Path]:
+    """Run each ``(path, writer)`` job on ``report``, all or none; returns the paths written.
+
+    Each report is first written to a temporary file beside its destination; only when every one is
+    complete are they renamed into place. A failure (say the HTML template breaks after the JSON was
+    written) so leaves no new report behind and no earlier one replaced.
+    """
     staged: list[tuple[Path, Path]] = []
     try:
         for path, write in jobs:

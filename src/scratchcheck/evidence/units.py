@@ -68,6 +68,7 @@ class Matching:
     identity: Evidence
     similarity: Evidence
     seconds: float
+    non_finite: int = 0  # NaN/Inf feature entries (from NaN/Inf weights), counted as 0 when matching
 
 
 def mlp_features(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
@@ -257,7 +258,7 @@ def match(
 
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    fs = _unit_rows(next(featurize(suspect, [None])))
+    fs, non_finite = _unit_rows(next(featurize(suspect, [None])))
     total = fs.shape[0]
     # Large groups: a random subset of suspect units, matched against every reference unit
     # (rectangular assignment, O(k^2 n)); the report states how many were matched.
@@ -268,7 +269,9 @@ def match(
     found = []
     for features in featurize(reference, perms):  # one draw's features in memory at a time
         n_ref = features.shape[0]
-        units = _unit_rows(features)
+        units, bad = _unit_rows(features)
+        if not found:  # the reference as stored; the null draws hold the same values
+            non_finite += bad
         del features
         cost = matmul(fs, units.T)
         del units
@@ -288,17 +291,23 @@ def match(
         identity=identity_test(cols, picked),
         similarity=prediction_test(observed, null),
         seconds=time.perf_counter() - start,
+        non_finite=non_finite,
     )
 
 
-def _unit_rows(features: np.ndarray) -> np.ndarray:
+def _unit_rows(features: np.ndarray) -> tuple[np.ndarray, int]:
     """Rows centred and scaled to unit length, so that their products are cosines (float32: the
-    assignment needs cosines to ~1e-6, and the similarity matrix is the largest product here)."""
+    assignment needs cosines to ~1e-6, and the similarity matrix is the largest product here); and
+    how many entries were NaN/Inf (set to 0: the assignment refuses a cost matrix that is not finite)."""
     x = np.array(features, dtype=np.float32)  # one copy, then in place: features can be large
+    bad = ~np.isfinite(x)
+    non_finite = int(np.count_nonzero(bad))
+    if non_finite:
+        x[bad] = 0.0
     x -= x.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]  # no squared copy
     x /= np.where(norms > 0, norms, 1.0)
-    return x
+    return x, non_finite
 
 
 def _residual_size(arrays: Arrays) -> int:
@@ -406,7 +415,11 @@ def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> 
             head_dim = getattr(pair, "head_dim", None) or (s[key].shape[0] // heads if heads else None)
     out = []
     mlp = {k: v for k, v in s.items() if k.startswith("mlp.")}
-    if mlp and len({_units(k, v) for k, v in mlp.items()}) == 1:
+    # Gate, up and down must chain: the same units and the same residual width, as [units, residual].
+    if (
+        mlp
+        and len({tuple(v.shape[::-1] if k.startswith("mlp.down") else v.shape) for k, v in mlp.items()}) == 1
+    ):
         out.append(
             match(mlp, {k: r[k] for k in mlp}, mlp_features, group="mlp units", layer=layer, seed=seed)
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatError, NotFoundError
+from ..errors import FormatError, NotFoundError, reading
 from .dtypes import SAFETENSORS_DTYPES, to_float32
 
 
@@ -90,7 +90,9 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self._index = {}
         for tensor_file in self.files:
-            for info in tensor_file.infos():
+            with reading(tensor_file.path):
+                infos = tensor_file.infos()
+            for info in infos:
                 if info.name in self._index:
                     other = self._index[info.name][0].file
                     raise FormatError(info.file, f"tensor {info.name!r} is also stored in {other}")
@@ -154,33 +156,36 @@ class Checkpoint:
     def read(self, name: str) -> np.ndarray:
         """One tensor in its stored dtype."""
         info = self.info(name)
-        return self._index[info.name][1].read(name)
+        with reading(info.file):
+            return self._index[info.name][1].read(name)
 
     def read_float(self, name: str, index: int | None = None) -> np.ndarray:
         """One tensor as float32, dequantised when it is stored quantised (FP8 + scales, GGUF, int8).
 
         ``index`` reads entry ``index`` of the first axis only (one expert of a stacked tensor):
         a 4-bit stack of 256 experts is then never dequantised whole, once per expert."""
-        tensor_file = self._index[self.info(name).name][1]
-        special = tensor_file.read_float(name, index)
-        if special is not None:
-            return special
         from .dequant import (
             dequantise_with_scales,  # a checkpoint-level rule: scales may sit in another shard
         )
 
-        scaled = dequantise_with_scales(self, name)
-        if scaled is not None:
-            return scaled if index is None else scaled[index]
-        stored = tensor_file.read(name)
-        return to_float32(stored if index is None else stored[index])
+        info = self.info(name)
+        tensor_file = self._index[info.name][1]
+        with reading(info.file):
+            special = tensor_file.read_float(name, index)
+            if special is not None:
+                return special
+            scaled = dequantise_with_scales(self, name)
+            if scaled is not None:
+                return scaled if index is None else scaled[index]
+            stored = tensor_file.read(name)
+            return to_float32(stored if index is None else stored[index])
 
     def read_values(self, name: str, index: int | None = None) -> np.ndarray:
         """The cheapest numeric form of a tensor (entry ``index`` of its first axis when given): the
         stored view for plain dtypes (bf16 stays bf16, so nothing is copied), dequantised float32
         for quantised ones. Streaming code casts per chunk."""
         if self.stored_as_is(name):
-            stored = self._index[name][1].read(name)
+            stored = self.read(name)
             return stored if index is None else stored[index]
         return self.read_float(name, index)
 

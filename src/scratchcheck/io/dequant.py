@@ -74,8 +74,8 @@ def _apply_block_scale(
 ) -> np.ndarray:
     rows, cols = weight.shape
     block_r, block_c = _block_size(checkpoint, name, weight.shape, scale.shape)
-    expanded = np.repeat(np.repeat(scale, block_r, axis=0), block_c, axis=1)[:rows, :cols]
-    return weight * expanded
+    # Indexing, not np.repeat: a declared block of 10**12 must not expand the scales 10**12 times.
+    return weight * scale[np.arange(rows)[:, None] // block_r, np.arange(cols)[None, :] // block_c]
 
 
 def _block_size(
@@ -86,6 +86,11 @@ def _block_size(
     3 scale rows fit blocks of 100 and of 128), hence the order."""
     rows, cols = shape
     srows, scols = scale_shape
+    if not (rows and cols and srows and scols):
+        raise FormatError(
+            checkpoint.info(name).file,
+            f"tensor {name!r}: block scale {tuple(scale_shape)} of a {tuple(shape)} weight is empty",
+        )
     config = checkpoint.config() or {}
     text_config = config.get("text_config")
     quant = config.get("quantization_config") or (

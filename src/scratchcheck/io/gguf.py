@@ -1,4 +1,4 @@
-"""GGUF files (llama.cpp), through the ``gguf`` package's reader and dequantisers.
+"""GGUF files (llama.cpp): our bounded header parser (``gguf_header``), the ``gguf`` package's dequantisers.
 
 Shapes are reported in numpy order (GGUF stores ``ne`` fastest-first, i.e. reversed). ``read`` gives
 the tensor as stored: a typed view for float and integer types, the raw block bytes (``uint8``, one
@@ -12,15 +12,16 @@ source. Tensor names stay as GGUF spells them (``blk.0.attn_q.weight``).
 from __future__ import annotations
 
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 
-from ..errors import FormatError, NotFoundError, UnsupportedError
+from ..errors import FormatError, UnsupportedError
 from .base import TensorFile, TensorInfo
+from .gguf_header import GGUFTensor, read_header
+from .mapping import open_mapped
 
 # GGUF architectures whose HF->GGUF converter permutes Q/K rows (llama.cpp convert_hf_to_gguf.py /
 # conversion/*.py): LlamaModel (undo_permute = True) and the subclasses that keep it (Mistral and
@@ -47,16 +48,16 @@ PERMUTED_QK_ARCHS = frozenset(
     }
 )
 _QK = re.compile(r"^blk\.(\d+)\.attn_(q|k)\.(weight|bias)$")
-# GGML integer/float types numpy reads directly -> canonical names.
+# GGML integer/float types numpy reads directly -> numpy dtypes; their names are the canonical ones.
 _PLAIN = {
-    "F32": "F32",
-    "F16": "F16",
-    "BF16": "BF16",
-    "F64": "F64",
-    "I8": "I8",
-    "I16": "I16",
-    "I32": "I32",
-    "I64": "I64",
+    "F32": np.dtype(np.float32),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "F64": np.dtype(np.float64),
+    "I8": np.dtype(np.int8),
+    "I16": np.dtype(np.int16),
+    "I32": np.dtype(np.int32),
+    "I64": np.dtype(np.int64),
 }
 
 
@@ -79,66 +80,21 @@ class GGUFFile(TensorFile):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.is_file():
-            raise NotFoundError(path, "file not found")
-        from gguf import GGUFReader
-
-        try:
-            self._reader = GGUFReader(path, "r")
-        except ValueError as exc:
-            message = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            if "GGMLQuantizationType" in message:
-                raise UnsupportedError(
-                    path, f"tensor type unknown to gguf (the package): {message}"
-                ) from None
-            if message.startswith(("cannot reshape array", "When changing to a larger dtype")):
-                # numpy, as the reader views each tensor's bytes: fewer bytes than the header's shape.
-                raise FormatError(
-                    path,
-                    f"truncated or corrupt: tensor data does not match the shapes in the header "
-                    f"(the file has {path.stat().st_size} bytes)",
-                ) from None
-            raise FormatError(path, f"not a valid GGUF file: {message}") from None
-        except (IndexError, KeyError, OverflowError, UnicodeDecodeError, TypeError) as exc:
-            raise FormatError(
-                path, f"not a valid GGUF file (truncated or corrupt header: {exc.__class__.__name__})"
-            ) from None
-        except OSError as exc:
-            raise NotFoundError(path, f"cannot open: {exc.strerror}") from None
-        self.architecture = self._scalar("general.architecture")
-        self._tensors = {t.name: t for t in self._reader.tensors}
-        self._infos = [self._check(t) for t in self._reader.tensors]
-
-    # -- metadata ------------------------------------------------------------------------------
-    def _scalar(self, key: str) -> Any:
-        field = self._reader.get_field(key)
-        if field is None:
-            return None
-        try:
-            return field.contents()
-        except (UnicodeDecodeError, IndexError, ValueError):
-            raise FormatError(self.path, f"metadata {key!r} cannot be decoded") from None
-
-    @cached_property
-    def metadata(self) -> dict[str, Any]:
-        """Every key/value pair of the header (``GGUF.*`` bookkeeping fields left out)."""
-        return {key: self._scalar(key) for key in self._reader.fields if not key.startswith("GGUF.")}
+        self._map = open_mapped(path)
+        header = read_header(self._map, path)
+        self._byteorder = header.byteorder
+        self.metadata: dict[str, Any] = header.metadata
+        self.architecture = self.metadata.get("general.architecture")
+        if self.architecture is not None and not isinstance(self.architecture, str):
+            raise FormatError(path, "metadata 'general.architecture' is not a string")
+        self._tensors = {t.name: t for t in header.tensors}
+        self._infos = [self._info(t) for t in header.tensors]
 
     # -- listing -------------------------------------------------------------------------------
-    def _check(self, tensor: Any) -> TensorInfo:
-        size = self._reader.data.shape[0]
-        if tensor.data_offset + tensor.n_bytes > size:
-            raise FormatError(
-                self.path,
-                f"truncated: tensor {tensor.name!r} needs bytes up to {tensor.data_offset + tensor.n_bytes}, the file has {size}",
-            )
-        shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
-        kind = tensor.tensor_type.name
+    def _info(self, tensor: GGUFTensor) -> TensorInfo:
         heads = self._qk_heads(tensor.name)
         note = f"rows un-permuted from llama.cpp's rotary order ({heads} heads)" if heads else ""
-        return TensorInfo(
-            tensor.name, shape, _PLAIN.get(kind, kind), int(tensor.n_bytes), self.path, note=note
-        )
+        return TensorInfo(tensor.name, tensor.shape, tensor.kind.name, tensor.nbytes, self.path, note=note)
 
     def _qk_heads(self, name: str) -> int | None:
         """The head count to un-permute ``name`` with, or None if it was not permuted."""
@@ -146,8 +102,8 @@ class GGUFFile(TensorFile):
         if match is None or self.architecture not in PERMUTED_QK_ARCHS:
             return None
         block = int(match.group(1))
-        n_head = _per_layer(self._scalar(f"{self.architecture}.attention.head_count"), block)
-        n_kv = _per_layer(self._scalar(f"{self.architecture}.attention.head_count_kv"), block)
+        n_head = _per_layer(self.metadata.get(f"{self.architecture}.attention.head_count"), block)
+        n_kv = _per_layer(self.metadata.get(f"{self.architecture}.attention.head_count_kv"), block)
         if n_head is None:
             raise FormatError(
                 self.path, f"{self.architecture}.attention.head_count is missing; cannot un-permute {name}"
@@ -159,12 +115,20 @@ class GGUFFile(TensorFile):
 
     # -- reading -------------------------------------------------------------------------------
     def _stored(self, name: str) -> np.ndarray:
+        """A view of the tensor's bytes: typed for plain types, one row of blocks per row otherwise."""
         tensor = self._tensors[name]
-        data = tensor.data
-        if tensor.tensor_type.name == "BF16":  # the gguf reader hands BF16 out as raw bytes
-            shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
-            data = data.view(ml_dtypes.bfloat16).reshape(shape)
-        return data
+        dtype = _PLAIN.get(tensor.kind.name)
+        if dtype is None:
+            from gguf.quants import quant_shape_to_byte_shape
+
+            return self._map.view(
+                tensor.offset, np.dtype(np.uint8), quant_shape_to_byte_shape(tensor.shape, tensor.kind)
+            )
+        if self._byteorder == ">" and dtype.itemsize > 1:
+            if tensor.kind.name == "BF16":
+                raise UnsupportedError(self.path, "big-endian bfloat16 tensors")
+            dtype = dtype.newbyteorder(">")
+        return self._map.view(tensor.offset, dtype, tensor.shape)
 
     def _unpermute(self, name: str, array: np.ndarray) -> np.ndarray:
         n_head = self._qk_heads(name)
@@ -183,7 +147,7 @@ class GGUFFile(TensorFile):
         from gguf.quants import dequantize
 
         tensor = self._tensors[name]
-        kind = tensor.tensor_type.name
+        kind = tensor.kind.name
         data = self._stored(name)
         if index is not None:
             if self._qk_heads(name):
@@ -191,9 +155,13 @@ class GGUFFile(TensorFile):
             data = data[index]  # quantised blocks run along the last axis: entries split cleanly
         if kind in _PLAIN:
             values = data if data.dtype == np.float32 else data.astype(np.float32)
+        elif data.size == 0:  # no blocks to dequantise
+            values = np.zeros(tensor.shape if index is None else tensor.shape[1:], np.float32)
         else:
+            if self._byteorder == ">":
+                raise UnsupportedError(self.path, f"tensor {name!r}: big-endian {kind} blocks")
             try:
-                values = dequantize(data, tensor.tensor_type)
+                values = dequantize(data, tensor.kind)
             except NotImplementedError:
                 raise UnsupportedError(
                     self.path, f"tensor {name!r}: GGML type {kind} cannot be dequantised by gguf"
@@ -201,9 +169,7 @@ class GGUFFile(TensorFile):
         return self._unpermute(name, values)
 
     def close(self) -> None:
-        # np.memmap has no close; dropping the reader drops the last reference to the mapping.
-        self._tensors = {}
-        self._reader = None  # type: ignore[assignment]
+        self._map.close()
 
 
 def _per_layer(value: Any, block: int) -> int | None:

@@ -8,6 +8,7 @@ are inflated on demand. Object arrays would need pickle and are refused.
 from __future__ import annotations
 
 import io
+import tokenize
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,10 @@ import numpy as np
 
 from ..errors import FormatError, UnsafePickleError, UnsupportedError
 from .base import TensorFile, TensorInfo
-from .dtypes import dtype_name
+from .dtypes import SAFETENSORS_DTYPES, dtype_name
+from .limits import tensor_bytes
 from .mapping import open_mapped
-from .torch_zip import member_data_offset, zip_problem
+from .ziparchive import ZIP_ERRORS, check_member, member_data_offset, open_archive, read_member
 
 _MAX_HEADER = 1 << 20  # npy headers are a few hundred bytes; numpy itself caps them at 10 kB by default
 
@@ -40,22 +42,18 @@ class NpzFile(TensorFile):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._map = open_mapped(path)
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir()]
-                self._members = [self._header(archive, member) for member in members]
-        # ValueError: a member name that is not valid UTF-8; NotImplementedError: a zip feature or
-        # version zipfile does not read. Both mean a damaged archive.
-        except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
-            raise FormatError(path, zip_problem(self._map, exc)) from None
+        with open_archive(path, self._map) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            self._members = [self._header(archive, member) for member in members]
         self._by_name = {m.info.name: m for m in self._members}
 
     def _header(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> _Member:
         name = member.filename[:-4] if member.filename.endswith(".npy") else member.filename
+        check_member(self.path, member)
         try:
             with archive.open(member) as handle:
                 head = io.BytesIO(handle.read(_MAX_HEADER))
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        except ZIP_ERRORS as exc:
             raise FormatError(self.path, f"member {member.filename}: {exc}".splitlines()[0]) from None
         try:
             version = np.lib.format.read_magic(head)
@@ -65,7 +63,8 @@ class NpzFile(TensorFile):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(head, max_header_size=_MAX_HEADER)
             else:
                 raise UnsupportedError(self.path, f"member {member.filename}: .npy format version {version}")
-        except ValueError as exc:
+        # numpy parses the header dict with tokenize and ast.literal_eval, which raise these for garbage.
+        except (ValueError, SyntaxError, TypeError, tokenize.TokenError, RecursionError) as exc:
             raise FormatError(
                 self.path, f"member {member.filename}: bad .npy header ({exc})".splitlines()[0]
             ) from None
@@ -73,13 +72,12 @@ class NpzFile(TensorFile):
             raise UnsafePickleError(
                 self.path, f"member {member.filename} is an object array, which needs pickle; not loaded"
             )
-        if dtype.itemsize == 0 or dtype.fields is not None:
+        if dtype.newbyteorder("=") not in SAFETENSORS_DTYPES.values():
             raise UnsupportedError(
                 self.path, f"member {member.filename}: dtype {dtype} is not a plain numeric array"
             )
         data_start = head.tell()
-        numel = int(np.prod(shape, dtype=np.int64))
-        nbytes = numel * dtype.itemsize
+        nbytes = tensor_bytes(self.path, name, shape, dtype.itemsize)
         if data_start + nbytes != member.file_size:
             raise FormatError(
                 self.path,
@@ -101,13 +99,8 @@ class NpzFile(TensorFile):
         if entry.member.compress_type == zipfile.ZIP_STORED:
             array = self._map.view(entry.offset, entry.dtype, shape)
         else:
-            try:
-                with zipfile.ZipFile(self.path) as archive:
-                    raw = archive.read(entry.member)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-                raise FormatError(
-                    self.path, f"member {entry.member.filename}: {exc}".splitlines()[0]
-                ) from None
+            with open_archive(self.path, self._map) as archive:
+                raw = read_member(self.path, archive, entry.member)
             count = int(np.prod(shape, dtype=np.int64))
             array = np.frombuffer(raw, dtype=entry.dtype, count=count, offset=entry.offset).reshape(shape)
         return array.T if entry.fortran else array

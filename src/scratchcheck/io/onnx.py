@@ -29,7 +29,9 @@ import numpy as np
 from ..errors import FormatError, NotFoundError, UnsupportedError
 from .base import TensorFile, TensorInfo
 from .dtypes import dtype_name
-from .mapping import MappedFile
+from .limits import MAX_DENSE_BYTES, tensor_bytes
+from .mapping import MappedFile, open_mapped
+from .paths import contained
 
 _QUANTISED_KINDS = "iu"  # numpy kinds of the stored integers of a quantised weight
 _ORT_SUFFIX = "_quantized"
@@ -135,8 +137,12 @@ class OnnxFile(TensorFile):
         if not name or name in self._entries:
             raise FormatError(self.path, f"tensor name {name!r} is used twice in the same graph")
         shape = tuple(int(d) for d in (sparse or tensor).dims)
-        if any(d < 0 for d in shape):
-            raise FormatError(self.path, f"tensor {name!r}: negative dimension in {shape}")
+        nbytes = tensor_bytes(self.path, name, shape, dtype.itemsize)
+        if sparse is not None and nbytes > MAX_DENSE_BYTES:
+            raise UnsupportedError(
+                self.path,
+                f"sparse tensor {name!r}: {nbytes} bytes dense, over the {MAX_DENSE_BYTES}-byte limit",
+            )
         self._entries[name] = _Entry(tensor, shape, dtype, where, sparse.indices if sparse else None)
 
     def _find_quantised(self, nodes: list[Any]) -> dict[str, _Quantised]:
@@ -153,7 +159,12 @@ class OnnxFile(TensorFile):
             ):
                 continue
             attrs = {a.name: self._onnx.helper.get_attribute_value(a) for a in node.attribute}
-            axis, block = int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
+            axis, block = attrs.get("axis", 1), attrs.get("block_size", 0)
+            if not isinstance(axis, int) or not isinstance(block, int) or block < 0:
+                raise FormatError(
+                    self.path,
+                    f"DequantizeLinear on {data!r}: axis {axis!r} and block_size {block!r} are not integers",
+                )
             ndim = len(self._entries[data].shape)
             per_tensor = int(np.prod(self._entries[scale].shape, dtype=np.int64)) == 1 and not block
             if not per_tensor and not -ndim <= axis < ndim:
@@ -269,7 +280,7 @@ class OnnxFile(TensorFile):
             stored = int(np.prod(entry.proto.dims, dtype=np.int64))
             note = f"from {entry.where}: {stored} of {numel} values stored, zeros elsewhere"
         elif self._is_external(entry):
-            note = f"external data in {self._external_fields(entry)['location']}"
+            note = f"external data in {self._external_fields(entry).get('location', '?')}"
         return TensorInfo(
             name,
             entry.shape,
@@ -337,12 +348,17 @@ class OnnxFile(TensorFile):
         location = fields.get("location", "")
         if not isinstance(location, str):
             raise FormatError(self.path, f"tensor {name!r}: external data location {location!r} is not UTF-8")
-        folder = self.path.parent.resolve()
-        target = (folder / location).resolve()
-        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+        if not location or "\0" in location:
+            raise FormatError(
+                self.path, f"tensor {name!r}: external data location {location!r} is not a file name"
+            )
+        if Path(location).is_absolute():
             raise FormatError(
                 self.path, f"tensor {name!r}: external data location {location!r} leaves the model's folder"
             )
+        target = contained(
+            self.path.parent / location, self.path.parent, f"external data of {self.path.name}"
+        )
         if entry.dtype.itemsize == 0 or entry.dtype.name in ("int4", "uint4", "float4_e2m1fn"):
             raise UnsupportedError(
                 self.path, f"tensor {name!r}: external data of packed {entry.dtype} is not read"
@@ -350,7 +366,7 @@ class OnnxFile(TensorFile):
         if target not in self._maps:
             if not target.is_file():
                 raise NotFoundError(target, f"external data file of {self.path.name} is missing")
-            self._maps[target] = MappedFile(target)
+            self._maps[target] = open_mapped(target)
         mapped = self._maps[target]
         try:
             offset = int(fields.get("offset", 0))
@@ -398,9 +414,8 @@ class OnnxFile(TensorFile):
                     self.path,
                     f"tensor {name!r}: block scale {scale.shape} does not tile {shape} (expected {expected})",
                 )
-            scale = np.repeat(scale, quant.block_size, axis=axis).take(range(shape[axis]), axis=axis)
-            zero = np.repeat(zero, quant.block_size, axis=axis).take(range(shape[axis]), axis=axis)
-            return (values - zero) * scale
+            block_of = np.arange(shape[axis]) // quant.block_size
+            return (values - zero.take(block_of, axis=axis)) * scale.take(block_of, axis=axis)
         if scale.size != shape[axis]:
             raise FormatError(
                 self.path, f"tensor {name!r}: {scale.size} scales for axis {axis} of length {shape[axis]}"

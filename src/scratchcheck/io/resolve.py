@@ -7,8 +7,10 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import NotFoundError, UnsupportedError
+from ..errors import NotFoundError, UnsupportedError, reading
 from .base import METADATA_PATTERNS, Checkpoint, TensorFile
+from .limits import MAX_METADATA_BYTES
+from .paths import contained
 
 # format -> (module in scratchcheck.io, TensorFile subclass). Modules are imported on first use so
 # that reading safetensors never imports onnx or gguf.
@@ -33,7 +35,6 @@ _SUFFIXES = {
 # Which files a folder's model is read from, in order of preference.
 _FOLDER_ORDER = ("safetensors", "torch", "gguf", "onnx", "npz")
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+(@[\w.\-/]+)?$")
-_MAX_METADATA_BYTES = 64 * 1024 * 1024
 
 
 def open_model(source: str | os.PathLike[str], *, allow_network: bool = False) -> Checkpoint:
@@ -77,7 +78,8 @@ def open_tensor_file(path: Path, fmt: str | None = None) -> TensorFile:
     fmt = fmt or detect_format(path)
     module_name, class_name = READERS[fmt]
     module = importlib.import_module(f"{__package__}.{module_name}")
-    return getattr(module, class_name)(path)
+    with reading(path):
+        return getattr(module, class_name)(path)
 
 
 def _open_file(path: Path) -> Checkpoint:
@@ -99,14 +101,15 @@ def _open_folder(folder: Path) -> Checkpoint:
     for fmt in _FOLDER_ORDER:
         indexes = sorted(p for p in folder.glob("*.index.json") if detect_format(p) == fmt)
         if indexes:
-            return Checkpoint(folder, fmt, _open_index(indexes[0], fmt), find_metadata_files(folder))
+            index = contained(indexes[0], folder, "shard index")
+            return Checkpoint(folder, fmt, _open_index(index, fmt), find_metadata_files(folder))
         candidates = sorted(
             p
             for p in folder.iterdir()
             if p.is_file() and _SUFFIXES.get(p.suffix.lower()) == fmt and not _is_optimizer_state(p)
         )
         if candidates:
-            files = [open_tensor_file(p, fmt) for p in candidates]
+            files = [open_tensor_file(contained(p, folder, "weights file"), fmt) for p in candidates]
             return Checkpoint(folder, fmt, files, find_metadata_files(folder))
     # ONNX exports often sit in an onnx/ sub-folder of a Hugging Face repo.
     onnx_dir = folder / "onnx"
@@ -120,7 +123,8 @@ def _is_optimizer_state(path: Path) -> bool:
 
 
 def find_metadata_files(folder: Path, depth: int = 2) -> dict[str, Path]:
-    """Configs, tokenizer files, code and licences in ``folder`` (and sub-folders up to ``depth``)."""
+    """Configs, tokenizer files, code and licences in ``folder`` (and sub-folders up to ``depth``);
+    a link among them that leaves the model folder is refused (``paths``)."""
     found: dict[str, Path] = {}
 
     def visit(directory: Path, level: int) -> None:
@@ -130,12 +134,12 @@ def find_metadata_files(folder: Path, depth: int = 2) -> dict[str, Path]:
             return
         for entry in entries:
             if entry.is_dir() and level < depth and not entry.name.startswith("."):
-                visit(entry, level + 1)
+                visit(contained(entry, folder, "sub-folder"), level + 1)
             elif (
                 entry.is_file()
                 and any(entry.match(p) for p in METADATA_PATTERNS)
                 and not entry.name.endswith(".index.json")
-            ) and entry.stat().st_size <= _MAX_METADATA_BYTES:
+            ) and contained(entry, folder, "metadata file").stat().st_size <= MAX_METADATA_BYTES:
                 found[entry.relative_to(folder).as_posix()] = entry
 
     visit(folder, 1)

@@ -8,7 +8,6 @@ gap or overlap. The ``safetensors`` package cannot map FP8 or keep tensors mappe
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -17,9 +16,10 @@ import numpy as np
 from ..errors import FormatError, NotFoundError
 from .base import TensorFile, TensorInfo
 from .dtypes import SAFETENSORS_DTYPES
-from .mapping import open_mapped
-
-MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit
+from .limits import MAX_HEADER_BYTES, tensor_bytes
+from .mapping import MappedFile, open_mapped
+from .paths import contained
+from .safejson import parse_json, read_json_file
 
 
 class SafetensorsFile(TensorFile):
@@ -47,12 +47,7 @@ class SafetensorsFile(TensorFile):
                 f"truncated: header claims {header_len} bytes but the file has {size - 8} after the length",
             )
         header_bytes = self._map.view(8, np.dtype(np.uint8), (header_len,)).tobytes()
-        try:
-            header = json.loads(header_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(
-                self.path, f"header is not valid UTF-8 JSON ({exc.__class__.__name__})"
-            ) from None
+        header = parse_json(header_bytes, self.path, "header")
         if not isinstance(header, dict):
             raise FormatError(self.path, "header is not a JSON object")
         metadata = header.pop("__metadata__", None)
@@ -97,12 +92,7 @@ class SafetensorsFile(TensorFile):
         if dtype_name not in SAFETENSORS_DTYPES:
             raise FormatError(self.path, f"tensor {name!r}: unknown dtype {dtype_name!r}")
         shape = entry.get("shape")
-        if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-        ):
-            raise FormatError(
-                self.path, f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers"
-            )
+        expected = tensor_bytes(self.path, name, shape, SAFETENSORS_DTYPES[dtype_name].itemsize)
         offsets = entry.get("data_offsets")
         if (
             not isinstance(offsets, list)
@@ -114,7 +104,6 @@ class SafetensorsFile(TensorFile):
                 self.path, f"tensor {name!r}: data_offsets {offsets!r} are not [begin, end] with begin <= end"
             )
         begin, end = offsets
-        expected = int(np.prod(shape, dtype=np.int64)) * SAFETENSORS_DTYPES[dtype_name].itemsize
         if end - begin != expected:
             raise FormatError(
                 self.path,
@@ -129,33 +118,41 @@ class SafetensorsFile(TensorFile):
         info = self._by_name[name]
         return self._map.view(self._offsets[name], SAFETENSORS_DTYPES[info.dtype], info.shape)
 
+    def byte_source(self, name: str) -> tuple[MappedFile, int]:
+        """Where tensor ``name``'s bytes start, and the file object that reads (and counts) ranges."""
+        return self._map, self._offsets[name]
+
     def close(self) -> None:
         self._map.close()
 
 
-def read_index(index_path: Path) -> list[Path]:
-    """The shard files named by a ``*.safetensors.index.json``, each checked to exist."""
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FormatError(index_path, f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+def read_weight_map(index_path: Path) -> dict[str, str]:
+    """The ``weight_map`` of a shard index: tensor name -> shard file name."""
+    index = read_json_file(index_path, "shard index")
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise FormatError(index_path, "no 'weight_map' object in the shard index")
-    shards = []
-    for shard in dict.fromkeys(weight_map.values()):
+    for shard in weight_map.values():
         if not isinstance(shard, str) or "/" in shard or "\\" in shard or shard.startswith("."):
             raise FormatError(index_path, f"weight_map names an unsafe shard path {shard!r}")
+    return weight_map
+
+
+def read_index(index_path: Path) -> list[Path]:
+    """The shard files named by a ``*.safetensors.index.json``, each checked to exist."""
+    weight_map = read_weight_map(index_path)
+    shards = []
+    for shard in dict.fromkeys(weight_map.values()):
         path = index_path.parent / shard
         if not path.is_file():
             raise NotFoundError(path, f"missing shard named in {index_path.name}")
-        shards.append(path)
+        shards.append(contained(path, index_path.parent, f"shard named in {index_path.name}"))
     return shards
 
 
 def check_index_matches(index_path: Path, files: list[SafetensorsFile]) -> None:
     """Every tensor the index promises is in the shard it names."""
-    weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
+    weight_map = read_weight_map(index_path)
     where = {info.name: f.path.name for f in files for info in f.infos()}
     for name, shard in weight_map.items():
         if where.get(name) != shard:

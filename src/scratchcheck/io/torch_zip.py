@@ -9,7 +9,10 @@ an 8-byte element count followed by its raw bytes.
 The object pickle is read by a restricted unpickler: the only globals it resolves are the handful a
 state dict needs (``OrderedDict``, torch's tensor rebuild functions, storage classes and dtypes), and
 each resolves to a stand-in here that records where a tensor's bytes are. Anything else is refused
-before it could run, which is what makes opening an untrusted ``.bin`` safe.
+before it could run, which is what makes opening an untrusted ``.bin`` safe. The stand-ins refuse the
+pickle ``BUILD`` opcode, so one file cannot change how the next file is read; the opcodes are checked
+first (``picklescan``) so that no length or memo index in them can make the unpickler allocate more
+than the pickle's own size.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import io
 import pickle
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,10 @@ import numpy as np
 from ..errors import FormatError, UnsafePickleError, UnsupportedError
 from .base import TensorFile, TensorInfo
 from .dtypes import SAFETENSORS_DTYPES
-from .mapping import MappedFile, open_mapped
+from .limits import MAX_NESTING, MAX_PICKLE_BYTES, MAX_PICKLE_ITEMS, tensor_bytes
+from .mapping import open_mapped
+from .picklescan import MappedWindow, pickle_length
+from .ziparchive import check_member, member_data_offset, open_archive, read_member
 
 # torch dtype attribute / legacy storage class -> canonical dtype name.
 _TORCH_DTYPES: dict[str, str] = {
@@ -90,18 +97,25 @@ _LEGACY_PROTOCOL = 1001
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module")
 
 
+class _Sealed:
+    """A stand-in the pickle ``BUILD`` opcode cannot modify (it calls ``__setstate__`` first)."""
+
+    def __setstate__(self, state: object) -> None:
+        raise _PickleContentError("pickle tries to modify a torch class or function (BUILD)")
+
+
 @dataclass(frozen=True)
-class _StorageType:
+class _StorageType(_Sealed):
     dtype: str
 
 
 @dataclass(frozen=True)
-class _Dtype:
+class _Dtype(_Sealed):
     name: str
 
 
 @dataclass(frozen=True)
-class _Storage:
+class _Storage(_Sealed):
     key: str
     dtype: str  # dtype of the storage's elements as saved (U8 for untyped storages)
     numel: int
@@ -109,7 +123,7 @@ class _Storage:
 
 
 @dataclass(frozen=True)
-class _Tensor:
+class _Tensor(_Sealed):
     storage: _Storage
     dtype: str
     offset: int  # in elements of ``dtype``
@@ -157,23 +171,39 @@ def _rebuild_parameter(data: object, *_: object) -> object:
     return data
 
 
+class _Function(_Sealed):
+    """One of torch's rebuild functions as the pickle sees it: callable, not modifiable."""
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function: Callable[..., object]) -> None:
+        self._function = function
+
+    def __call__(self, *args: object) -> object:
+        return self._function(*args)
+
+
 def _rebuild_from_type_v2(func: object, new_type: object, args: object, state: object) -> object:
     # Tensor subclasses are pickled as func(*args) then a type change; only plain rebuilds are allowed.
-    if func not in (_rebuild_tensor, _rebuild_tensor_v3, _rebuild_parameter) or not isinstance(args, tuple):
+    if func not in _REBUILDS or not isinstance(args, tuple):
         raise _PickleContentError("a tensor subclass is rebuilt by an unexpected function")
     return func(*args)
 
 
-_TENSOR_TYPE = object()  # stands for torch.Tensor / torch.nn.Parameter as a _rebuild_from_type_v2 target
+_REBUILD_TENSOR = _Function(_rebuild_tensor)
+_REBUILD_TENSOR_V3 = _Function(_rebuild_tensor_v3)
+_REBUILD_PARAMETER = _Function(_rebuild_parameter)
+_REBUILDS = (_REBUILD_TENSOR, _REBUILD_TENSOR_V3, _REBUILD_PARAMETER)
+_TENSOR_TYPE = _Sealed()  # stands for torch.Tensor / torch.nn.Parameter as a _rebuild_from_type_v2 target
 
 _ALLOWED: dict[tuple[str, str], object] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
+    ("torch._utils", "_rebuild_tensor"): _REBUILD_TENSOR,
+    ("torch._utils", "_rebuild_tensor_v2"): _REBUILD_TENSOR,
+    ("torch._utils", "_rebuild_tensor_v3"): _REBUILD_TENSOR_V3,
+    ("torch._utils", "_rebuild_parameter"): _REBUILD_PARAMETER,
+    ("torch._utils", "_rebuild_parameter_with_state"): _REBUILD_PARAMETER,
+    ("torch._tensor", "_rebuild_from_type_v2"): _Function(_rebuild_from_type_v2),
     ("torch", "Tensor"): _TENSOR_TYPE,
     ("torch.nn.parameter", "Parameter"): _TENSOR_TYPE,
     ("torch.storage", "UntypedStorage"): _StorageType("U8"),
@@ -215,9 +245,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise _PickleContentError(f"unexpected persistent id of kind {kind!r}")
         storage_type, key, _location, numel = pid[1:5]
         view = pid[5] if len(pid) > 5 else None
-        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int) or numel < 0:
-            raise _PickleContentError(f"storage {key!r} has an invalid type or size")
-        key = str(key)
+        if (
+            not isinstance(storage_type, _StorageType)
+            or not isinstance(key, str)
+            or not isinstance(numel, int)
+            or numel < 0
+        ):
+            raise _PickleContentError("a storage has an invalid type, key or size")
         root = self.storages.setdefault(key, _Storage(key, storage_type.dtype, numel))
         if root.dtype != storage_type.dtype or root.numel != numel:
             raise _PickleContentError(f"storage {key!r} is declared twice with different types or sizes")
@@ -233,9 +267,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _Storage(key, root.dtype, view_size, view_offset)
 
 
-def _unpickle(data: io.IOBase, path: Path, storages: dict[str, _Storage]) -> Any:
+def _unpickle(data: bytes, path: Path, storages: dict[str, _Storage]) -> Any:
+    """The object in ``data`` (exactly one pickle, its opcodes already checked by ``pickle_length``)."""
     try:
-        return _RestrictedUnpickler(data, path, storages).load()
+        return _RestrictedUnpickler(io.BytesIO(data), path, storages).load()
     except UnsafePickleError:
         raise
     except _PickleContentError as exc:
@@ -254,29 +289,42 @@ def _unpickle(data: io.IOBase, path: Path, storages: dict[str, _Storage]) -> Any
         raise FormatError(path, "pickle nests too deeply to be a state dict") from None
 
 
-def _flatten(obj: Any) -> dict[str, _Tensor]:
+def _flatten(obj: Any, path: Path) -> dict[str, _Tensor]:
     """Tensors of a (possibly wrapped or nested) state dict, keyed by dotted paths; the rest skipped."""
     if isinstance(obj, _Tensor):
         return {"tensor": obj}
     if isinstance(obj, dict) and not any(isinstance(v, _Tensor) for v in obj.values()):
         for key in _WRAPPER_KEYS:
             inner = obj.get(key)
-            tensors = _flatten_into({}, "", inner) if isinstance(inner, dict) else {}
+            tensors = _Flattener(path).walk("", inner, 0) if isinstance(inner, dict) else {}
             if tensors:
                 return tensors
-    return _flatten_into({}, "", obj)
+    return _Flattener(path).walk("", obj, 0)
 
 
-def _flatten_into(out: dict[str, _Tensor], prefix: str, obj: Any) -> dict[str, _Tensor]:
-    if isinstance(obj, _Tensor):
-        out[prefix] = obj
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            _flatten_into(out, f"{prefix}.{key}" if prefix else str(key), value)
-    elif isinstance(obj, list | tuple):
-        for index, value in enumerate(obj):
-            _flatten_into(out, f"{prefix}.{index}" if prefix else str(index), value)
-    return out
+class _Flattener:
+    """Walks the unpickled containers within ``MAX_NESTING`` levels and ``MAX_PICKLE_ITEMS`` visits
+    (a pickle can share one list many times over, or put a list inside itself)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.out, self.visits = path, {}, 0
+
+    def walk(self, prefix: str, obj: Any, depth: int) -> dict[str, _Tensor]:
+        self.visits += 1
+        if depth > MAX_NESTING or self.visits > MAX_PICKLE_ITEMS:
+            what = (
+                f"nests deeper than {MAX_NESTING} levels" if depth > MAX_NESTING else "holds too many items"
+            )
+            raise FormatError(self.path, f"pickle {what} to be a state dict")
+        if isinstance(obj, _Tensor):
+            self.out[prefix] = obj
+        elif isinstance(obj, dict | list | tuple):
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            for key, value in items:
+                if not isinstance(key, str | int) or isinstance(key, int) and abs(key) >= 1 << 63:
+                    raise FormatError(self.path, f"state dict key of type {type(key).__name__}")
+                self.walk(f"{prefix}.{key}" if prefix else str(key), value, depth + 1)
+        return self.out
 
 
 def _extent(shape: tuple[int, ...], stride: tuple[int, ...]) -> int:
@@ -303,18 +351,17 @@ class TorchFile(TensorFile):
         else:
             obj, self._storage_offsets = self._open_legacy(storages)
         self._storages = storages
-        self._tensors = _flatten(obj)
+        self._tensors = _flatten(obj, path)
         self._infos = [self._check_tensor(name, t) for name, t in self._tensors.items()]
+
+    def _load(self, data: bytes, storages: dict[str, _Storage]) -> Any:
+        """The object of one pickle held in memory (a zip's ``data.pkl``)."""
+        pickle_length(io.BytesIO(data), self.path)
+        return _unpickle(data, self.path, storages)
 
     # -- zip format ----------------------------------------------------------------------------
     def _open_zip(self, storages: dict[str, _Storage]) -> tuple[Any, dict[str, int]]:
-        try:
-            archive = zipfile.ZipFile(self.path)
-        # ValueError: a member name that is not valid UTF-8; NotImplementedError: a zip feature or
-        # version zipfile does not read. Both mean a damaged archive, not a torch checkpoint.
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-            raise FormatError(self.path, zip_problem(self._map, exc)) from None
-        with archive:
+        with open_archive(self.path, self._map) as archive:
             members = {info.filename: info for info in archive.infolist()}
             pickles = [name for name in members if name.endswith("data.pkl") and name.count("/") == 1]
             if len(pickles) != 1:
@@ -327,13 +374,14 @@ class TorchFile(TensorFile):
                     self.path, "a TorchScript archive, not a state dict; save model.state_dict() instead"
                 )
             if f"{prefix}byteorder" in members:
-                order = self._read_member(archive, members[f"{prefix}byteorder"])
+                order = read_member(self.path, archive, members[f"{prefix}byteorder"], limit=16)
                 if order not in (b"little", b"big"):
                     raise FormatError(
                         self.path, f"byteorder record says {order[:16]!r}, expected little or big"
                     )
                 self._byteorder = "<" if order == b"little" else ">"
-            obj = _unpickle(io.BytesIO(self._read_member(archive, members[pickles[0]])), self.path, storages)
+            data = read_member(self.path, archive, members[pickles[0]], limit=MAX_PICKLE_BYTES)
+            obj = self._load(data, storages)
             offsets = {}
             for key, storage in storages.items():
                 info = members.get(f"{prefix}data/{key}")
@@ -347,31 +395,16 @@ class TorchFile(TensorFile):
                         self.path, f"storage {key!r}: {info.file_size} bytes stored, {nbytes} declared"
                     )
                 if info.compress_type == zipfile.ZIP_STORED:
-                    offsets[key] = self._member_data_offset(info)
+                    offsets[key] = member_data_offset(self._map, self.path, info)
                 else:
+                    check_member(self.path, info)
                     self._compressed[key] = info  # not written by torch; read into memory on demand
             return obj, offsets
 
-    def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-        try:
-            return archive.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-            raise FormatError(self.path, f"zip member {info.filename}: {exc}".splitlines()[0]) from None
-
-    def _member_data_offset(self, info: zipfile.ZipInfo) -> int:
-        return member_data_offset(self._map, self.path, info)
-
     # -- legacy format -------------------------------------------------------------------------
     def _open_legacy(self, storages: dict[str, _Storage]) -> tuple[Any, dict[str, int]]:
-        # The unpickler leaves the file position exactly after each pickle, so tell() finds the storages.
-        with open(self.path, "rb") as stream:
-            return self._read_legacy(stream, storages)
-
-    def _read_legacy(
-        self, stream: io.BufferedReader, storages: dict[str, _Storage]
-    ) -> tuple[Any, dict[str, int]]:
         try:
-            magic = _unpickle(stream, self.path, {})
+            magic = self._load_at(0, {})
         except UnsafePickleError:
             raise
         except FormatError as exc:  # the very first bytes are no pickle: say what the file is not
@@ -383,24 +416,28 @@ class TorchFile(TensorFile):
             raise UnsupportedError(
                 self.path, "not a torch checkpoint (no zip archive and no legacy magic number)"
             )
-        protocol = _unpickle(stream, self.path, {})
+        protocol = self._load_at(self._position, {})
         if protocol != _LEGACY_PROTOCOL:
             raise UnsupportedError(
                 self.path, f"legacy torch protocol {protocol!r} (only {_LEGACY_PROTOCOL} is read)"
             )
-        sys_info = _unpickle(stream, self.path, {})
+        sys_info = self._load_at(self._position, {})
         if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
             self._byteorder = ">"
-        obj = _unpickle(stream, self.path, storages)
-        keys = _unpickle(stream, self.path, {})
-        if not isinstance(keys, list) or {str(k) for k in keys} != set(storages):
+        obj = self._load_at(self._position, storages)
+        keys = self._load_at(self._position, {})
+        if (
+            not isinstance(keys, list)
+            or not all(isinstance(k, str) for k in keys)
+            or set(keys) != set(storages)
+        ):
             raise FormatError(
                 self.path, "legacy storage key list does not match the storages the pickle uses"
             )
         offsets = {}
-        position = stream.tell()
+        position = self._position
         for key in keys:
-            storage = storages[str(key)]
+            storage = storages[key]
             if position + 8 > self._map.size:
                 raise FormatError(self.path, f"truncated: storage {key!r} starts past the end of the file")
             raw = self._map.view(position, np.dtype(np.uint8), (8,)).tobytes()
@@ -415,20 +452,23 @@ class TorchFile(TensorFile):
                 raise FormatError(
                     self.path, f"truncated: storage {key!r} needs {nbytes} bytes at offset {position + 8}"
                 )
-            offsets[str(key)] = position + 8
+            offsets[key] = position + 8
             position += 8 + nbytes
         return obj, offsets
+
+    def _load_at(self, start: int, storages: dict[str, _Storage]) -> Any:
+        """The object of the pickle at byte ``start`` of a legacy file; ``_position`` moves past it."""
+        length = pickle_length(MappedWindow(self._map, start, start + MAX_PICKLE_BYTES), self.path)
+        self._position = start + length
+        return _unpickle(self._map.view(start, np.dtype(np.uint8), (length,)).tobytes(), self.path, storages)
 
     # -- tensors -------------------------------------------------------------------------------
     def _check_tensor(self, name: str, tensor: _Tensor) -> TensorInfo:
         itemsize = SAFETENSORS_DTYPES[tensor.dtype].itemsize
-        storage = tensor.storage
-        storage_bytes = self._storages[storage.key].numel * SAFETENSORS_DTYPES[storage.dtype].itemsize
-        if (
-            len(tensor.shape) != len(tensor.stride)
-            or any(d < 0 for d in tensor.shape)
-            or any(s < 0 for s in tensor.stride)
-        ):
+        storage = self._storages[tensor.storage.key]
+        storage_bytes = storage.numel * SAFETENSORS_DTYPES[storage.dtype].itemsize
+        nbytes = tensor_bytes(self.path, name, tensor.shape, itemsize)
+        if len(tensor.shape) != len(tensor.stride) or any(s < 0 for s in tensor.stride):
             raise FormatError(
                 self.path, f"tensor {name!r}: size {tensor.shape} and stride {tensor.stride} do not fit"
             )
@@ -438,8 +478,14 @@ class TorchFile(TensorFile):
                 self.path,
                 f"tensor {name!r}: elements up to byte {end} lie outside its {storage_bytes}-byte storage {storage.key!r}",
             )
-        numel = int(np.prod(tensor.shape, dtype=np.int64))
-        return TensorInfo(name, tensor.shape, tensor.dtype, numel * itemsize, self.path)
+        if nbytes > storage_bytes:
+            # Only stride-0 (expanded) tensors have more elements than their storage; a state dict's
+            # weights never are, and reading one would inflate a few bytes to any size.
+            raise FormatError(
+                self.path,
+                f"tensor {name!r}: {nbytes} bytes of elements overlap in a {storage_bytes}-byte storage (stride {tensor.stride})",
+            )
+        return TensorInfo(name, tensor.shape, tensor.dtype, nbytes, self.path)
 
     def infos(self) -> list[TensorInfo]:
         return list(self._infos)
@@ -454,8 +500,8 @@ class TorchFile(TensorFile):
         key = tensor.storage.key
         storage_bytes = self._storages[key].numel * SAFETENSORS_DTYPES[self._storages[key].dtype].itemsize
         if key in self._compressed:
-            with zipfile.ZipFile(self.path) as archive:
-                raw = np.frombuffer(self._read_member(archive, self._compressed[key]), dtype=np.uint8)
+            with open_archive(self.path, self._map) as archive:
+                raw = np.frombuffer(read_member(self.path, archive, self._compressed[key]), dtype=np.uint8)
         else:
             raw = self._map.view(self._storage_offsets[key], np.dtype(np.uint8), (storage_bytes,))
         flat = raw[: storage_bytes - storage_bytes % dtype.itemsize].view(dtype)
@@ -478,31 +524,3 @@ def _is_contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
             return False
         expected *= dim
     return True
-
-
-def member_data_offset(mapped: MappedFile, path: Path, info: zipfile.ZipInfo) -> int:
-    """Where the bytes of a stored zip member begin, from its local header; checked against the file."""
-    start = info.header_offset
-    if start + 30 > mapped.size:
-        raise FormatError(
-            path, f"truncated: zip member {info.filename} has its header past the end of the file"
-        )
-    header = mapped.view(start, np.dtype(np.uint8), (30,)).tobytes()
-    if header[:4] != b"PK\x03\x04":
-        raise FormatError(path, f"zip member {info.filename}: no local file header at offset {start}")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    offset = start + 30 + name_len + extra_len
-    if offset + info.compress_size > mapped.size:
-        raise FormatError(
-            path,
-            f"truncated: zip member {info.filename} needs bytes up to {offset + info.compress_size}, the file has {mapped.size}",
-        )
-    return offset
-
-
-def zip_problem(mapped: MappedFile, exc: Exception) -> str:
-    """Why zipfile could not open an archive, in a user's words: a zip's index (the central directory)
-    is at its end, so a file that starts like a zip but has none was most likely cut short."""
-    starts_like_zip = mapped.size >= 4 and mapped.view(0, np.dtype(np.uint8), (4,)).tobytes() == b"PK\x03\x04"
-    what = "truncated or damaged zip archive" if starts_like_zip else "not a readable zip archive"
-    return f"{what} ({exc})".splitlines()[0]
