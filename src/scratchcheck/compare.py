@@ -12,10 +12,13 @@ from . import __version__
 from .align import Alignment, TensorPair, align
 from .arch import ModelLayout, layout
 from .errors import UsageError
+from .evidence.disguises import undo
 from .evidence.measured import MeasuredPair, measure
+from .evidence.merge import annotate as annotate_merges
 from .evidence.provenance import headline, overall_verdict, share_by_verdict
 from .evidence.verdict import assess, finalize
-from .io import Checkpoint, open_model
+from .fingerprint.compared import sampled_sides, sampling_statement
+from .io import Checkpoint
 from .metadata import compare_metadata
 from .results import (
     SCHEMA,
@@ -50,18 +53,24 @@ def compare(
 ) -> ComparisonReport:
     """Compare a suspect checkpoint with one or more references, component by component."""
     with ExitStack() as stack:
-        s_layout = layout(_open(suspect, stack, allow_network))
+        opened = [_open(source, stack, allow_network) for source in [suspect, *references]]
+        sampled = sampled_sides(opened)
+        s_layout = layout(opened[0])
         chosen = _chosen_components(s_layout, component)
         records: list[TensorComparison] = []
         assessments = []
         ref_summaries = []
         coverage: list[Coverage] = []
         metadata: dict[str, dict] = {}
-        for source in references:
-            r_layout = layout(_open(source, stack, allow_network))
+        alignments: dict[str, Alignment] = {}
+        for checkpoint in opened[1:]:
+            r_layout = layout(checkpoint)
             name = str(r_layout.checkpoint.path)
             ref_summaries.append(summarise(r_layout))
             alignment = align(s_layout, r_layout, component=component)
+            # Function-preserving disguises (folded gains, a rotated residual stream) are undone first.
+            alignment, _ = undo(s_layout, r_layout, alignment)
+            alignments[name] = alignment
             if progress is not None:
                 total = sum(p.suspect.nbytes + p.reference.nbytes for p in alignment.pairs if p.learned)
                 progress.start(total, f"vs {r_layout.checkpoint.path.name}")
@@ -74,6 +83,7 @@ def compare(
         # Multiple-testing control spans every component and reference, so verdicts come last.
         suspect_params = sum(c.params for c in s_layout.components)
         candidates, warnings = finalize(assessments, suspect_params)
+        candidates = annotate_merges(candidates, alignments)  # derived from two references: a merge?
         components = best_per_component(candidates)
         shares = share_by_verdict(components, suspect_params)
         report = ComparisonReport(
@@ -89,6 +99,7 @@ def compare(
             coverage=coverage,
             metadata=metadata,
             share_by_verdict=shares,
+            sampled=sampling_statement(sampled, s_layout.checkpoint, records) if sampled else None,
         )
         return replace(report, headline=headline(report))
 
@@ -103,9 +114,9 @@ def _chosen_components(model: ModelLayout, component: str | None) -> set[str]:
 
 
 def _open(source: ModelSource, stack: ExitStack, allow_network: bool) -> Checkpoint:
-    if isinstance(source, Checkpoint):
-        return source
-    return stack.enter_context(open_model(source, allow_network=allow_network))
+    from .fingerprint import open_source
+
+    return open_source(source, stack, allow_network=allow_network)
 
 
 def _measure(pair: TensorPair, reference: str, progress: Progress | None) -> MeasuredPair:
@@ -133,15 +144,14 @@ def summarise(model: ModelLayout) -> ModelSummary:
 def measure_coverage(
     suspect: ModelLayout, reference: ModelLayout, alignment: Alignment, name: str
 ) -> Coverage:
-    """Parameters compared on each side: learned pairs only (a stored tensor counts once)."""
+    """Parameters compared on each side: learned pairs only (a stored tensor counts once, and no more
+    than its views cover: rows a vocabulary added or dropped were not compared)."""
     learned = [p for p in alignment.pairs if p.learned]
-    s_names = {p.suspect.name for p in learned}
-    r_names = {p.reference.name for p in learned}
     return Coverage(
         reference=name,
-        suspect_params_compared=sum(suspect.checkpoint.info(n).numel for n in s_names),
+        suspect_params_compared=_compared(suspect.checkpoint, [p.suspect for p in learned]),
         suspect_params_total=suspect.checkpoint.num_params,
-        reference_params_compared=sum(reference.checkpoint.info(n).numel for n in r_names),
+        reference_params_compared=_compared(reference.checkpoint, [p.reference for p in learned]),
         reference_params_total=reference.checkpoint.num_params,
         unpaired_suspect=list(alignment.unpaired_suspect),
         unpaired_reference=list(alignment.unpaired_reference),
@@ -149,6 +159,14 @@ def measure_coverage(
         excluded=[[p.suspect.name, p.excluded_reason or ""] for p in alignment.pairs if not p.learned]
         + [list(e) for e in getattr(alignment, "excluded", [])],
     )
+
+
+def _compared(checkpoint: Checkpoint, views: list) -> int:
+    covered: dict[str, int] = {}
+    for view in {v.key: v for v in views}.values():
+        for source in view.sources:
+            covered[source] = covered.get(source, 0) + view.numel // len(view.sources)
+    return sum(min(n, checkpoint.info(source).numel) for source, n in covered.items())
 
 
 def best_per_component(candidates: list[ComponentComparison]) -> list[ComponentComparison]:

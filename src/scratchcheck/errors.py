@@ -36,6 +36,10 @@ class UsageError(ScratchcheckError):
     """Arguments that cannot work together (e.g. an unknown component name)."""
 
 
+class PolicyError(ScratchcheckError):
+    """An audit policy that is not TOML, breaks the policy schema, or extends something unknown."""
+
+
 @contextmanager
 def reading(path: str | Path) -> Iterator[None]:
     """Tag any unexpected exception raised while reading ``path`` with it: even a bug in a reader is

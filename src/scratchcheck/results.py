@@ -14,8 +14,9 @@ SCHEMA = "scratchcheck.compare/1.1"
 
 # Verdicts, strongest relationship first.
 VERDICTS = ("identical", "derived", "inconclusive", "independent", "not_comparable")
-# What each parameter of the suspect is, in the shares: a group's verdict, or not compared at all.
-SHARE_KEYS = ("identical", "derived", "inconclusive", "independent", "not_compared")
+# What each parameter of the suspect is, in the shares: a group's verdict, not compared at all, or
+# fixed (a computed table or constant recognised as not learned: neither original nor borrowed).
+SHARE_KEYS = ("identical", "derived", "inconclusive", "independent", "not_compared", "fixed")
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ class ComparisonReport:
     # best reference (each parameter counted once; components not compared count as not_compared).
     share_by_verdict: dict[str, float] = field(default_factory=dict)
     headline: str = ""  # e.g. "partially derived: 46% of parameters from X"
+    # Set when a side was a fingerprint: which sides, elements kept, the power the sampling costs.
+    sampled: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable(self)

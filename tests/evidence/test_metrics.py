@@ -4,7 +4,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from scratchcheck.evidence import metrics
+from scratchcheck.evidence import stream
 from scratchcheck.evidence.metrics import pair_metrics, pearson
 
 
@@ -17,15 +17,73 @@ def test_pearson_is_exact_for_tensors_with_a_large_common_offset():
     assert pair_metrics(a, b).pearson == pytest.approx(expected, abs=1e-9)
 
 
-def test_streaming_over_many_chunks_matches_one_pass(monkeypatch):
+# The float32 pass's stated bound (docs/methods.md): each moment within (ROW + 2) * 2^-24 of the
+# product of the norms, so Pearson within three times that of the float64 value.
+EPS = (stream.ROW + 2) * 2.0**-24
+
+
+def _float64_reference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    xa, xb = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    d = xa - xb
+    return {
+        "pearson": float(np.corrcoef(xa, xb)[0, 1]),
+        "cosine": float(xa @ xb / np.sqrt((xa @ xa) * (xb @ xb))),
+        "rel_l2": float(np.sqrt(d @ d) / np.sqrt(xb @ xb)),
+        "max_abs_diff": float(np.abs(d).max()),
+        "frac_equal": float(np.mean(d == 0)),
+        "mean_a": float(xa.mean()),
+        "std_b": float(xb.std()),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16])
+@pytest.mark.parametrize("offset", [0.0, 3.0, 1000.0])
+def test_float32_pass_agrees_with_float64_within_the_stated_bound(monkeypatch, dtype, offset):
+    rng = np.random.default_rng(1)
+    a = (offset + rng.standard_normal((300, 70))).astype(dtype)
+    b = (0.5 * a.astype(np.float64) + rng.standard_normal(a.shape)).astype(dtype)
+    b[:10] = a[:10]  # some stretches bit-identical: the one-sided route
+    expected = _float64_reference(a, b)
+    # Many uneven chunks, several spans: threads and merges as on a large tensor.
+    monkeypatch.setattr(stream, "CHUNK", 997)
+    monkeypatch.setattr(stream, "SPAN", 3000)
+    m = pair_metrics(a, b)
+    assert m.pearson == pytest.approx(expected["pearson"], abs=3 * EPS)
+    assert m.cosine == pytest.approx(expected["cosine"], abs=3 * EPS)
+    assert m.rel_l2 == pytest.approx(expected["rel_l2"], rel=EPS)
+    assert m.max_abs_diff == pytest.approx(expected["max_abs_diff"], rel=2.0**-24)
+    assert m.frac_equal == expected["frac_equal"]
+    assert m.mean_a == pytest.approx(expected["mean_a"], rel=EPS)
+    assert m.std_b == pytest.approx(expected["std_b"], rel=EPS)
+
+
+def test_chunking_changes_nothing_beyond_rounding(monkeypatch):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((300, 70)).astype(np.float32) + 3
     b = (0.5 * a + rng.standard_normal(a.shape)).astype(np.float32)
     whole = pair_metrics(a, b)
-    monkeypatch.setattr(metrics, "CHUNK", 997)  # many uneven chunks
+    monkeypatch.setattr(stream, "CHUNK", 997)
+    monkeypatch.setattr(stream, "SPAN", 2991)
     chunked = pair_metrics(a, b)
     for field in ("pearson", "cosine", "rel_l2", "max_abs_diff", "frac_equal", "cosine_null", "delta_corr"):
-        assert getattr(chunked, field) == pytest.approx(getattr(whole, field), rel=1e-12, abs=1e-12), field
+        assert getattr(chunked, field) == pytest.approx(getattr(whole, field), rel=EPS, abs=EPS), field
+    assert np.array_equal(chunked.sample_a, whole.sample_a)
+
+
+def test_float64_tensors_are_measured_in_float64():
+    rng = np.random.default_rng(6)
+    a = 1e6 + rng.standard_normal(50_000) * 1e-6  # below float32's resolution at this offset
+    b = a + rng.standard_normal(a.size) * 1e-6
+    assert pair_metrics(a, b).pearson == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-6)
+
+
+def test_bit_identity_is_decided_on_bytes():
+    a = np.array([0.0, 1.0, np.nan], np.float32)
+    b = np.array([-0.0, 1.0, np.nan], np.float32)  # equal values, different bytes
+    m = pair_metrics(a, b)
+    assert not m.bit_identical and m.frac_equal == pytest.approx(2 / 3)  # NaN is never equal
+    same = pair_metrics(a, a.copy())
+    assert same.bit_identical and same.frac_equal == pytest.approx(2 / 3)
 
 
 def test_raw_cosine_of_positive_gains_is_high_for_unrelated_tensors_and_its_null_says_so():

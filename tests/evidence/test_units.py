@@ -179,3 +179,58 @@ def test_mlp_tensors_that_do_not_chain_are_not_matched():
         ("mlp.down.weight", Pair("mlp.down.weight", (16, 8))),
     ]
     assert units._match_layer(0, entries, suspect=None, seed=0) == []
+
+
+def _residual_permuted(arrays: dict, perm: np.ndarray) -> dict:
+    """The same layer with its residual basis permuted: inputs of q/k/v/gate/up, outputs of o/down."""
+    out = {}
+    for role, w in arrays.items():
+        out[role] = w[perm] if role in ("attn.o.weight", "mlp.down.weight") else w[:, perm]
+    return out
+
+
+@pytest.mark.parametrize("projected", [None, 16])
+def test_a_null_draw_is_the_layer_with_its_residual_basis_permuted(base, monkeypatch, projected):
+    """Draws share one read (MLP) or one product per unit (heads), yet each equals featurizing the
+    explicitly permuted layer: the null is what its docstring says, whatever the shortcut."""
+    if projected:
+        monkeypatch.setattr(units, "PROJECTED", projected)  # 64 residual dimensions projected to 16
+    perm = np.random.default_rng(7).permutation(64)
+    for arrays, featurize in ((_layer(base), units.mlp_features), (_heads(base), units.head_features(8, 8))):
+        _, drawn = featurize(arrays, [None, perm])
+        (direct,) = featurize(_residual_permuted(arrays, perm), [None])
+        np.testing.assert_allclose(drawn, direct, rtol=1e-4, atol=1e-5)
+
+
+def test_one_read_of_an_mlp_serves_every_null_draw(base):
+    layer = _layer(base)
+    loads = []
+
+    class View:
+        def __init__(self, role):
+            self.role, self.shape = role, layer[role].shape
+
+        def load(self):
+            loads.append(self.role)
+            return layer[self.role]
+
+    perms = [None] + [np.random.default_rng(i).permutation(64) for i in range(16)]
+    assert len(list(units.mlp_features({r: View(r) for r in layer}, perms))) == 17
+    assert sorted(loads) == sorted(layer)
+
+
+def test_matching_is_skipped_only_where_coordinates_already_decide_every_matched_matrix():
+    strong = [
+        ("attn.q.weight", 0, "model.layers.0.self_attn.q_proj.weight", -200.0),
+        ("mlp.up.weight", 0, "model.layers.0.mlp.up_proj.weight", -80.0),
+        ("norm.attn.weight", 0, "model.layers.0.input_layernorm.weight", -1.0),  # not matched: no say
+    ]
+    reason, weakest = units.coordinates_decide(strong)
+    assert "skipped" in reason and "1 layer(s) (2 matrices)" in reason and weakest == -80.0
+    # One permuted-looking matrix (no coordinate signal) and matching is needed again.
+    weak = [*strong, ("mlp.down.weight", 1, "model.layers.1.mlp.down_proj.weight", -0.3)]
+    assert units.coordinates_decide(weak) is None
+    # Raw Hugging Face names count too (roles not yet canonical).
+    raw = [("other", None, "model.layers.3.mlp.gate_proj.weight", -2.0)]
+    assert units.coordinates_decide(raw) is None
+    assert units.coordinates_decide([]) is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,9 +21,14 @@ from ..io.views import TensorView, transposed
 from ..results import LayerMatrix, NotComparable
 from .blocks import split_gates
 from .contentmatch import match_by_content
+from .experts import dense_counterparts
 from .layermap import NO_MAP, LayerMap, infer
 from .nonlearned import nonlearned
 from .sketch import Sketcher, similarity
+from .vocab import RowAlignment, Vocabularies, align_rows, rows_view
+
+if TYPE_CHECKING:
+    from ..evidence.disguises import Disguise
 
 __all__ = ["Alignment", "TensorPair", "TensorView", "align"]
 
@@ -36,7 +42,7 @@ class TensorPair:
     role: str
     layer: int | None = None
     reference_layer: int | None = None
-    paired_by: str = "name"  # name | role | content
+    paired_by: str = "name"  # name | role | content | upcycled (an expert with the dense MLP)
     learned: bool = True
     excluded_reason: str | None = None
     transform: str = ""
@@ -54,6 +60,8 @@ class Alignment:
     not_comparable: list[NotComparable] = field(default_factory=list)
     layer_matrices: list[LayerMatrix] = field(default_factory=list)
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (stored tensor, why not learned)
+    vocab: list[tuple[str, RowAlignment]] = field(default_factory=list)  # (suspect component, rows paired)
+    disguise: Disguise | None = None  # set by ``evidence.disguises.undo`` when one was undone
 
 
 def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None = None) -> Alignment:
@@ -74,6 +82,7 @@ def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None
     result.excluded = [(n, why) for n, why in s_buffers.items() if suspect.component_of(n) in chosen]
     result.excluded += [(n, why) for n, why in r_buffers.items() if n not in s_buffers]
     used: set[int] = set()  # ids of entries already paired or judged not comparable
+    vocabularies = Vocabularies(suspect.checkpoint, reference.checkpoint)
     for s_comp, r_comp in component_pairs:
         if r_comp is None:
             continue
@@ -81,7 +90,10 @@ def align(suspect: ModelLayout, reference: ModelLayout, *, component: str | None
         theirs = [e for e in r_entries if e.component == r_comp]
         layer_map, matrices = layer_correspondence(s_comp, mine, theirs, s_sk, r_sk)
         result.layer_matrices += matrices
-        _pair_by_role(mine, theirs, layer_map, result, used)
+        _pair_by_role(mine, theirs, layer_map, result, used, vocabularies)
+        for s, r in dense_counterparts(mine, theirs, layer_map, used):  # upcycled experts
+            used.update((id(s), id(r)))
+            result.pairs.append(_pair(s, r, s.view, "upcycled"))
     _pair_by_content(
         [e for e in s_entries if id(e) not in used],
         [e for e in r_entries if id(e) not in used],
@@ -175,7 +187,12 @@ def _by_role_and_layer(entries: list[Entry]) -> dict[str, dict[int, Entry]]:
 
 
 def _pair_by_role(
-    mine: list[Entry], theirs: list[Entry], layer_map: LayerMap, result: Alignment, used: set[int]
+    mine: list[Entry],
+    theirs: list[Entry],
+    layer_map: LayerMap,
+    result: Alignment,
+    used: set[int],
+    vocabularies: Vocabularies,
 ) -> None:
     index: dict[tuple, Entry] = {}
     for e in theirs:
@@ -187,9 +204,16 @@ def _pair_by_role(
             if layer is None:
                 continue  # the map says this layer has no counterpart
         r = index.get((s.role, layer, s.expert))
-        if r is None or id(r) in used:
+        # A repeated layer (depth up-scaling) is the source of several suspect layers.
+        if r is None or (id(r) in used and not layer_map.repeats):
             continue
         used.update((id(s), id(r)))
+        rows = align_rows(s, r, vocabularies) if s.view.shape != r.view.shape else None
+        if rows is not None:  # the vocabulary changed: kept rows pair by token, value or position
+            result.vocab.append((s.component, rows))
+            s_view = rows_view(s.view, rows.suspect_rows, rows.describe())
+            result.pairs.append(_pair(s, r, s_view, "role", rows_view(r.view, rows.reference_rows, "")))
+            continue
         if s.view.shape != r.view.shape:
             result.not_comparable.append(
                 NotComparable(
@@ -226,14 +250,15 @@ def _pair_by_content(
         result.pairs.append(_pair(s, r, view, "content"))
 
 
-def _pair(s: Entry, r: Entry, s_view: TensorView, how: str) -> TensorPair:
+def _pair(s: Entry, r: Entry, s_view: TensorView, how: str, r_view: TensorView | None = None) -> TensorPair:
     known = r if r.generic is False or s.generic else s  # a convention's role over a fallback one
+    r_view = r_view or r.view
     transform = "; ".join(
-        f"{side} {t}" for side, t in (("suspect", s_view.transform), ("reference", r.view.transform)) if t
+        f"{side} {t}" for side, t in (("suspect", s_view.transform), ("reference", r_view.transform)) if t
     )
     return TensorPair(
         s_view,
-        r.view,
+        r_view,
         s.component,
         r.component,
         role=known.role,

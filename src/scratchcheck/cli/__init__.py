@@ -8,12 +8,17 @@ import traceback
 import click
 
 from ..errors import ScratchcheckError, file_being_read
+from .audit_cmd import audit_command
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
+from .fingerprint_cmd import fingerprint_command, verify_command
+from .index_cmd import index_command
 from .inspect_cmd import inspect_command
+from .registry_cmd import registry_group
+from .scan_cmd import scan_command
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 3
+EXIT_INTERNAL = 4  # 3 is the audit's UNDETERMINED: a crash must never read as a policy answer
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +33,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 cli.add_command(inspect_command)
 cli.add_command(compare_command)
 cli.add_command(demo_command)
+cli.add_command(audit_command)
+cli.add_command(fingerprint_command)
+cli.add_command(verify_command)
+cli.add_command(registry_group)
+cli.add_command(index_command)
+cli.add_command(scan_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,11 @@ _OUT = click.Path(dir_okay=False, path_type=Path)
 @click.option("--html", "html_path", type=_OUT, help="Write a self-contained HTML report.")
 @click.option("--markdown", "markdown_path", type=_OUT, help="Write a Markdown summary.")
 @click.option("--explain", is_flag=True, help="Add a plain-language paragraph per component.")
+@click.option(
+    "--device",
+    default=None,
+    help="Run unit features and Gram matrices with torch on this device (e.g. cuda); default: numpy on the CPU.",
+)
 @network_option
 def compare_command(
     suspect: str,
@@ -34,16 +39,18 @@ def compare_command(
     html_path: Path | None,
     markdown_path: Path | None,
     explain: bool,
+    device: str | None,
     allow_network: bool,
 ) -> None:
     """Compare SUSPECT with one or more REFERENCES, component by component."""
     from ..compare import compare
+    from ..evidence.backend import use_device
     from ..report.progress import StreamProgress
     from ..report.terminal import render_compare
 
     check_output_paths(json=json_path, html=html_path, markdown=markdown_path)
     out = console()
-    with StreamProgress(out) as progress:
+    with use_device(device), StreamProgress(out) as progress:
         report = compare(
             suspect, list(references), component=component, progress=progress, allow_network=allow_network
         )
@@ -55,12 +62,7 @@ def compare_command(
 def write_reports(
     report, *, json_path: Path | None, html_path: Path | None, markdown_path: Path | None
 ) -> list[Path]:
-    """Write each requested report file, all or none; returns the paths written.
-
-    Each report is first written to a temporary file beside its destination; only when every one is
-    complete are they renamed into place. A failure (say the HTML template breaks after the JSON was
-    written) so leaves no new report behind and no earlier one replaced.
-    """
+    """Write each requested report file, all or none; returns the paths written."""
     jobs: list[tuple[Path, Callable[..., object]]] = []
     if json_path is not None:
         from ..report.json_report import write_json
@@ -74,6 +76,16 @@ def write_reports(
         from ..report.markdown import write_markdown
 
         jobs.append((markdown_path, write_markdown))
+    return write_staged(report, jobs)
+
+
+def write_staged(report, jobs: list[tuple[Path, Callable[..., object]]]) -> list[Path]:
+    """Run each ``(path, writer)`` job on ``report``, all or none; returns the paths written.
+
+    Each report is first written to a temporary file beside its destination; only when every one is
+    complete are they renamed into place. A failure (say the HTML template breaks after the JSON was
+    written) so leaves no new report behind and no earlier one replaced.
+    """
     staged: list[tuple[Path, Path]] = []
     try:
         for path, write in jobs:

@@ -1,9 +1,5 @@
-"""Per-pair numbers, computed in one streaming pass with float64 accumulation.
-
-Two tensors are walked chunk by chunk: each chunk is cast to float64, its means and centred
-co-moments are merged into running totals (Chan et al.'s pairwise update, which keeps Pearson exact
-for tensors with a large common offset, where the textbook ``sum(ab) - n*mean(a)*mean(b)`` loses every
-digit), and the pages behind it are handed back. Peak memory is a few chunks, whatever the tensor size.
+"""Per-pair numbers: the sums of one streaming pass (``stream``), then the few statistics that need
+a sample (ranks, the shape of the difference) or sampled rows (the rotation null's width).
 """
 
 from __future__ import annotations
@@ -13,10 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..io.mapping import drop_pages, released, take_rows
-
-CHUNK = 1 << 18  # elements per streaming step: 2 MiB per float64 chunk, cache-friendly
-SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
+from ..io.mapping import released, take_rows
+from .backend import matmul
+from .stream import stream_sums
 
 
 @dataclass(frozen=True)
@@ -53,87 +48,18 @@ class PairMetrics:
     on_coarser_grid: bool = False
 
 
-class _Moments:
-    """Running count, means and centred second moments of a pair of streams."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.mean_a = self.mean_b = 0.0
-        self.m_aa = self.m_bb = self.m_ab = 0.0
-
-    def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        k = a.size
-        if k == 0:
-            return
-        ma, mb = float(a.mean()), float(b.mean())
-        da, db = a - ma, b - mb
-        caa, cbb, cab = float(da @ da), float(db @ db), float(da @ db)
-        n = self.n
-        total = n + k
-        dma, dmb = ma - self.mean_a, mb - self.mean_b
-        self.m_aa += caa + dma * dma * n * k / total
-        self.m_bb += cbb + dmb * dmb * n * k / total
-        self.m_ab += cab + dma * dmb * n * k / total
-        self.mean_a += dma * k / total
-        self.mean_b += dmb * k / total
-        self.n = total
-
-
-def _chunks(x: np.ndarray, by_rows: bool):
-    """Flat float64 chunks of ``x`` and the stored-dtype slice each came from. Two tensors walked
-    together must be cut alike: ``by_rows`` when either is a strided view."""
-    flat = x.reshape(-1) if not by_rows else None
-    if flat is not None:
-        for start in range(0, flat.size, CHUNK):
-            part = flat[start : start + CHUNK]
-            yield part, part.astype(np.float64)
-        return
-    # A strided view (e.g. a transposed matrix): walk its leading axis in row blocks.
-    rows = max(1, CHUNK // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
-    for start in range(0, x.shape[0], rows):
-        part = np.ascontiguousarray(x[start : start + rows]).reshape(-1)
-        yield part, part.astype(np.float64)
-
-
 def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     """Every per-pair number for two arrays of one shape (any numeric dtype; views are not copied)."""
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     n = int(a.size)
-    moments = _Moments()
-    sum_dd = 0.0
-    max_diff = 0.0
-    unequal = 0
-    same_bits = a.dtype == b.dtype
-    # An evenly strided sample with a seeded random phase: cheap to take while streaming.
-    step = max(1, n // SAMPLE)
-    position = int(np.random.default_rng(seed).integers(step))
-    offset = 0
-    samples_a, samples_b = [], []
-    by_rows = not (a.flags.c_contiguous and b.flags.c_contiguous)
-    for (raw_a, xa), (raw_b, xb) in zip(_chunks(a, by_rows), _chunks(b, by_rows), strict=True):
-        moments.add(xa, xb)
-        # The difference is accumulated directly: deriving it from the moments would cancel
-        # catastrophically for the near-identical pairs (quantised copies) where it matters most.
-        diff = xa - xb
-        sum_dd += float(diff @ diff)
-        if diff.size:
-            max_diff = max(max_diff, float(diff.max()), -float(diff.min()))
-        unequal += int(np.count_nonzero(diff))  # NaN != 0 too, so NaN pairs count as unequal
-        if same_bits:
-            same_bits = np.array_equal(raw_a.view(np.uint8), raw_b.view(np.uint8))
-        samples_a.append(xa[position - offset :: step].copy())  # a copy: a view would pin the chunk
-        samples_b.append(xb[position - offset :: step].copy())
-        offset += xa.size
-        position += -(-(offset - position) // step) * step
-        drop_pages(raw_a)
-        drop_pages(raw_b)
-    sample_a = np.concatenate(samples_a) if samples_a else np.zeros(0)
-    sample_b = np.concatenate(samples_b) if samples_b else np.zeros(0)
-    mean_a, mean_b = moments.mean_a, moments.mean_b
-    var_a, var_b = moments.m_aa, moments.m_bb
+    sums = stream_sums(a, b, seed=seed)
+    sample_a = np.concatenate(sums.samples_a) if sums.samples_a else np.zeros(0)
+    sample_b = np.concatenate(sums.samples_b) if sums.samples_b else np.zeros(0)
+    mean_a, mean_b = sums.mean_a, sums.mean_b
+    var_a, var_b, sum_dd = sums.m_aa, sums.m_bb, sums.sum_dd
     # Raw (uncentred) sums from the centred ones: no cancellation, all terms are exact-ish sums.
-    sum_ab = moments.m_ab + n * mean_a * mean_b
+    sum_ab = sums.m_ab + n * mean_a * mean_b
     norm_a = math.sqrt(var_a + n * mean_a * mean_a)
     norm_b = math.sqrt(var_b + n * mean_b * mean_b)
     var_d = max(sum_dd - n * (mean_a - mean_b) ** 2, 0.0)
@@ -142,18 +68,18 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     return PairMetrics(
         n=n,
         cosine=_ratio(sum_ab, norm_a * norm_b),
-        pearson=_ratio(moments.m_ab, math.sqrt(var_a * var_b)),
+        pearson=_ratio(sums.m_ab, math.sqrt(var_a * var_b)),
         rel_l2=_ratio(math.sqrt(sum_dd), norm_b),
-        max_abs_diff=max_diff,
-        frac_equal=(n - unequal) / n if n else float("nan"),
-        bit_identical=bool(same_bits and n > 0),
+        max_abs_diff=sums.max_diff,
+        frac_equal=(n - sums.unequal) / n if n else float("nan"),
+        bit_identical=bool(sums.same_bytes and n > 0),
         cosine_null=_ratio(n * mean_a * mean_b, norm_a * norm_b),
         mean_a=mean_a,
         mean_b=mean_b,
         std_a=math.sqrt(var_a / n) if n else float("nan"),
         std_b=math.sqrt(var_b / n) if n else float("nan"),
         spearman=spearman(sample_a, sample_b),
-        delta_corr=_ratio(moments.m_ab - var_b, math.sqrt(var_d * var_b)),
+        delta_corr=_ratio(sums.m_ab - var_b, math.sqrt(var_d * var_b)),
         delta_kurtosis=_kurtosis(sample_a - sample_b),
         sample_a=sample_a,
         sample_b=sample_b,
@@ -190,22 +116,29 @@ def null_inflation(
         return 1.0
     s = int(min(rows, max(2, ROWS_BUDGET // cols)))
     pick = np.sort(np.random.default_rng(seed + 1).choice(rows, s, replace=False)) if s < rows else None
-    x = _rows(a, pick, cols) - mean_a
-    y = _rows(b, pick, cols) - mean_b
-    same_c = float(np.sum(np.einsum("ij,ij->i", x, x) * np.einsum("ij,ij->i", y, y)))
-    same_r = float(np.sum(np.einsum("ij,ij->i", x, y) ** 2))
+    # float32 products: the estimate's sampling error dwarfs their rounding, at half the cost.
+    x = (_rows(a, pick, cols) - mean_a).astype(np.float32)
+    y = (_rows(b, pick, cols) - mean_b).astype(np.float32)
+    same_c = float(np.sum(_row_dots(x, x) * _row_dots(y, y)))
+    same_r = float(np.sum(_row_dots(x, y) ** 2))
     if s <= cols:  # s x s Gram matrices are the cheaper route
-        gx, gy = x @ x.T, y @ y.T
-        total_c = float(np.sum(gx * gy))  # ||X^T Y||^2 = tr(X X^T Y Y^T)
-        total_r = float(np.sum((x @ y.T) ** 2))
+        gx, gy = matmul(x, x.T), matmul(y, y.T)
+        total_c = float(np.sum(gx * gy, dtype=np.float64))  # ||X^T Y||^2 = tr(X X^T Y Y^T)
+        total_r = float(np.sum(matmul(x, y.T) ** 2, dtype=np.float64))
     else:
-        total_c = float(np.sum((x.T @ y) ** 2))
-        total_r = float(np.sum((x.T @ x) * (y.T @ y)))  # ||X Y^T||^2 = tr(X^T X Y^T Y)
+        total_c = float(np.sum(matmul(x.T, y) ** 2, dtype=np.float64))
+        total_r = float(
+            np.sum(matmul(x.T, x) * matmul(y.T, y), dtype=np.float64)
+        )  # ||X Y^T||^2 = tr(X^T X Y^T Y)
     up_same = rows / s
     up_cross = rows * (rows - 1) / (s * (s - 1))
     var_cols = (same_c * up_same + (total_c - same_c) * up_cross) / cols
     var_rows = (same_r * up_same + (total_r - same_r) * up_cross) / rows
     return max(1.0, var_cols / shuffle_var, var_rows / shuffle_var)
+
+
+def _row_dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, y, dtype=np.float64)
 
 
 def _rows(x: np.ndarray, pick: np.ndarray | None, cols: int) -> np.ndarray:
@@ -244,7 +177,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Rank correlation (average ranks for ties are not needed at float precision: ordinal ranks)."""
     if a.size < 3:
         return float("nan")
-    return pearson(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))
+    return pearson(_ranks(a), _ranks(b))
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ordinal ranks from one sort (the rank of the i-th smallest is i), not two."""
+    ranks = np.empty(x.size, np.int64)
+    ranks[np.argsort(x, axis=None)] = np.arange(x.size)
+    return ranks
 
 
 def _kurtosis(x: np.ndarray) -> float:

@@ -138,14 +138,16 @@ def provenance_text(comp: ComponentComparison) -> str:
     return ", ".join(parts)
 
 
-def component_shares(comp: ComponentComparison, total_params: int) -> dict[str, float]:
-    """Share of the suspect model's parameters under each key, for one component."""
+def component_shares(comp: ComponentComparison, total_params: int, fixed_params: int = 0) -> dict[str, float]:
+    """Share of the suspect model's parameters under each key, for one component (``fixed_params``:
+    its parameters in tensors set aside as not learned)."""
     out = dict.fromkeys(SHARE_KEYS, 0.0)
     counted = 0
     for g in comp.provenance:
         out[g.verdict] += g.share
         counted += g.params
-    rest = max(comp.params - counted, 0)
+    out["fixed"] = fixed_params / total_params if total_params else 0.0
+    rest = max(comp.params - counted - fixed_params, 0)
     out["not_compared"] += rest / total_params if total_params else 0.0
     return out
 
@@ -162,9 +164,10 @@ def share_by_verdict(components: Sequence[ComponentComparison], suspect_params: 
 
 
 def overall_verdict(shares: dict[str, float]) -> str:
-    """``identical`` only when nearly all of the suspect is; ``derived`` when any part is derived or
-    identical; then ``inconclusive``, ``independent``; ``not_comparable`` when nothing was compared."""
-    if shares.get("identical", 0.0) >= IDENTICAL_SHARE:
+    """``identical`` only when nearly all of the suspect's learned parameters are; ``derived`` when
+    any part is derived or identical; then ``inconclusive``, ``independent``; ``not_comparable`` when nothing was compared."""
+    learned = 1.0 - shares.get("fixed", 0.0)  # computed tables are neither copied nor original
+    if learned > 0 and shares.get("identical", 0.0) >= IDENTICAL_SHARE * learned:
         return "identical"
     if shares.get("identical", 0.0) + shares.get("derived", 0.0) > 0:
         return "derived"
@@ -184,8 +187,8 @@ def headline(report: ComparisonReport) -> str:
         by_reference[comp.reference] += comp.shares.get("identical", 0.0) + comp.shares.get("derived", 0.0)
     sources = [(ref, v) for ref, v in sorted(by_reference.items(), key=lambda x: -x[1]) if v > 0]
     rest = "; ".join(
-        f"{share(shares[k])} {k.replace('_', ' ')}"
-        for k in ("independent", "inconclusive", "not_compared")
+        f"{share(shares[k])} {'fixed tables' if k == 'fixed' else k.replace('_', ' ')}"
+        for k in ("independent", "inconclusive", "not_compared", "fixed")
         if shares.get(k, 0.0) > 0 and k != report.verdict
     )
     if report.verdict == "not_comparable":
@@ -195,7 +198,7 @@ def headline(report: ComparisonReport) -> str:
             model_name(ref) for ref, _ in sources
         )
     elif report.verdict == "derived":
-        whole = shares["identical"] + shares["derived"] >= IDENTICAL_SHARE
+        whole = shares["identical"] + shares["derived"] >= IDENTICAL_SHARE * (1.0 - shares["fixed"])
         parts = [
             f"{share(v)}{' of parameters' if i == 0 else ''} from {model_name(ref)}"
             for i, (ref, v) in enumerate(sources)

@@ -14,10 +14,15 @@ the Hungarian algorithm, and two questions get calibrated answers:
     exchangeable; a derivative loses its advantage as soon as the basis is scrambled.
 
 Memory stays bounded on large models: tensors arrive as views (``TensorView`` or arrays) and are
-streamed in row blocks; where the residual stream is wider than ``PROJECTED`` the features are read
-through one fixed random projection of it (Johnson-Lindenstrauss: cosines kept to about
-``1/sqrt(PROJECTED)``), the same for suspect, reference and every null draw, so the null stays
-exact. Experts are read one at a time, every null draw from the same read.
+streamed in row blocks; where the residual stream is wider than ``2 * PROJECTED`` the features are
+read through one fixed random projection of it to ``PROJECTED`` dimensions (Johnson-Lindenstrauss:
+cosines kept to about ``1/sqrt(PROJECTED)``), the same for suspect, reference and every null draw,
+so the null stays exact. Experts are read one at a time, every null draw from the same read.
+
+Cost: a null draw permutes the residual basis, which without a projection is a permutation of the
+features already computed (one read of an MLP serves all draws) and with one is a permuted
+projection (one streamed pass a draw); head and expert features of every draw come from one product
+per unit; similarities are float32 products.
 """
 
 from __future__ import annotations
@@ -33,12 +38,13 @@ import numpy as np
 
 from ..arch import ModelLayout
 from ..io.mapping import drop_pages, released
+from .backend import matmul
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
 NULL_DRAWS = 16  # residual-basis permutations for the null of the matched similarity
 PROBES = 8  # random residual directions on which head/expert circuits are read
-PROJECTED = 512  # residual widths above this are read through a random projection to this many
+PROJECTED = 512  # residual widths above twice this are read through a random projection to this many
 BLOCK = 1 << 22  # elements per streamed row block
 
 # Role -> a layer's tensor: an array, or a view with ``shape`` and ``load()`` read when needed.
@@ -68,22 +74,35 @@ class Matching:
 def mlp_features(arrays: Arrays, perms: list[np.ndarray | None]) -> Iterator[np.ndarray]:
     """Unit u: row u of gate and up, column u of down (all [out, in]), each in the residual basis.
 
-    Permuting the residual basis by ``perm`` and projecting by ``P`` is projecting by ``P[inv]``
-    (``inv`` the inverse permutation), so each draw is one streamed pass over the stored weights."""
+    Without a projection, permuting the residual basis by ``perm`` permutes each role's feature
+    columns by ``perm``, so one read serves every draw. Through a projection ``P`` it is projecting
+    by ``P[inv]`` (``inv`` the inverse permutation): one streamed pass over the stored weights a draw.
+    """
     projection = _projection(_residual_size(arrays))
+    if projection is None:
+        stored = _mlp_pass(arrays, None)
+        roles = stored.shape[1] // _residual_size(arrays)
+        for perm in perms:
+            if perm is None:
+                yield stored
+            else:
+                units = stored.shape[0]
+                yield stored.reshape(units, roles, -1)[:, :, perm].reshape(units, -1)
+        return
     for perm in perms:
         # Yielded straight from the call: this frame keeps no reference while the caller works.
         yield _mlp_pass(arrays, projection if perm is None else projection[np.argsort(perm)])
 
 
-def _mlp_pass(arrays: Arrays, q: np.ndarray) -> np.ndarray:
+def _mlp_pass(arrays: Arrays, q: np.ndarray | None) -> np.ndarray:
+    """[units, roles * k] features through ``q`` ([d, k]; None: the weights themselves, k = d)."""
     roles = [r for r in ("mlp.gate.weight", "mlp.up.weight", "mlp.down.weight") if r in arrays]
     units = _units(roles[0], arrays[roles[0]])
-    k = q.shape[1]
+    k = _residual_size(arrays) if q is None else q.shape[1]
     out = np.empty((units, k * len(roles)), np.float32)
     for i, role in enumerate(roles):
         times = _cols_times if role == "mlp.down.weight" else _rows_times
-        out[:, i * k : (i + 1) * k] = times(_load(arrays[role]), q)
+        times(_load(arrays[role]), q, out[:, i * k : (i + 1) * k])
     return out
 
 
@@ -113,9 +132,9 @@ def head_features(n_heads: int, head_dim: int, seed: int = 0) -> Featurizer:
                 kv = slice((h // group) * head_dim, (h // group + 1) * head_dim)
                 circuits, plain = [], []
                 if q is not None and k is not None:
-                    circuits.append(_float32(q[rows]).T @ (_float32(k[kv]) @ probes))
+                    circuits.append(matmul(q[rows].T, matmul(k[kv], probes)))
                 if o is not None and v is not None:
-                    circuits.append(_float32(o[:, rows]) @ (_float32(v[kv]) @ probes))
+                    circuits.append(matmul(o[:, rows], matmul(v[kv], probes)))
                 elif q is not None:
                     plain.append(_float32(q[rows]).T)
                 _add_unit(feats, perms, projection, circuits, plain)
@@ -145,7 +164,7 @@ def expert_features(experts: int, seed: int = 0) -> Featurizer:
             }
             with released(*stored.values()):
                 down = _float32(stored["down"])
-                circuits = [down @ (_float32(stored[m]) @ probes) for m in ("up", "gate") if m in stored]
+                circuits = [matmul(down, matmul(stored[m], probes)) for m in ("up", "gate") if m in stored]
             _add_unit(feats, perms, projection, circuits, [] if router is None else [router[e]])
         for per_draw in feats:
             yield np.stack(per_draw)
@@ -164,17 +183,23 @@ def _probes(d: int, seed: int, perms: list[np.ndarray | None]) -> np.ndarray:
 def _add_unit(
     feats: list[list[np.ndarray]],
     perms: list[np.ndarray | None],
-    projection: np.ndarray,
+    projection: np.ndarray | None,
     circuits: list[np.ndarray],
     rows: list[np.ndarray],
 ) -> None:
     """Append one unit's features for every draw: draw t's block of each circuit (from ``_probes``)
-    and each array in ``rows``, whose first axis is the residual stream, permuted and projected."""
+    and each array in ``rows``, whose first axis is the residual stream, permuted and projected.
+
+    Every draw's permuted columns are gathered side by side and projected in one product."""
+    columns = []
     for t, perm in enumerate(perms):
         p = slice(None) if perm is None else perm
-        parts = [projection.T @ c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
-        parts += [projection.T @ x[p] for x in rows]
-        feats[t].append(np.concatenate([x.ravel() for x in parts]))
+        columns += [c[p, t * PROBES : (t + 1) * PROBES] for c in circuits]
+        columns += [x[p].reshape(x.shape[0], -1) for x in rows]
+    stacked = np.concatenate(columns, axis=1, dtype=np.float32)
+    projected = stacked if projection is None else matmul(projection.T, stacked)
+    for t, block in enumerate(np.split(projected, len(perms), axis=1)):
+        feats[t].append(block.ravel())
 
 
 def _load(x: Any) -> np.ndarray:
@@ -185,34 +210,37 @@ def _float32(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
-def _projection(d: int) -> np.ndarray:
-    """``[d, k]``: the identity up to PROJECTED, else a fixed Gaussian projection (columns ~unit norm)."""
-    if d <= PROJECTED:
-        return np.eye(d, dtype=np.float32)
+def _projection(d: int) -> np.ndarray | None:
+    """``[d, PROJECTED]`` fixed Gaussian projection (columns ~unit norm) where it at least halves the
+    residual width; None (the features are the weights themselves) below that."""
+    if d <= 2 * PROJECTED:
+        return None
     rng = np.random.default_rng(20_241_129)
     return (rng.standard_normal((d, PROJECTED)) / np.sqrt(PROJECTED)).astype(np.float32)
 
 
-def _rows_times(w: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``w @ q`` streamed over row blocks of ``w`` (a mapped view stays unread until its block)."""
-    out = np.empty((w.shape[0], q.shape[1]), np.float32)
+def _rows_times(w: np.ndarray, q: np.ndarray | None, out: np.ndarray) -> None:
+    """``out = w @ q`` (``w`` for q None) streamed over row blocks of ``w`` (a mapped view stays
+    unread until its block)."""
     step = max(1, BLOCK // max(1, w.shape[1]))
     for start in range(0, w.shape[0], step):
         block = w[start : start + step]
-        out[start : start + step] = _float32(block) @ q
+        out[start : start + step] = _float32(block) if q is None else matmul(block, q)
         drop_pages(block)
-    return out
 
 
-def _cols_times(w: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``w.T @ q`` streamed over row blocks of ``w``."""
-    out = np.zeros((q.shape[1], w.shape[1]), np.float32)
+def _cols_times(w: np.ndarray, q: np.ndarray | None, out: np.ndarray) -> None:
+    """``out = w.T @ q`` (``w.T`` for q None) streamed over row blocks of ``w``."""
     step = max(1, BLOCK // max(1, w.shape[1]))
+    if q is not None:
+        out[:] = 0
     for start in range(0, w.shape[0], step):
         block = w[start : start + step]
-        out += q[start : start + step].T @ _float32(block)
+        if q is None:
+            out[:, start : start + step] = _float32(block).T
+        else:
+            out += matmul(block.T, q[start : start + step])
         drop_pages(block)
-    return out.T
 
 
 def match(
@@ -245,7 +273,7 @@ def match(
         if not found:  # the reference as stored; the null draws hold the same values
             non_finite += bad
         del features
-        cost = fs @ units.T
+        cost = matmul(fs, units.T)
         del units
         np.negative(cost, out=cost)
         rows, cols = linear_sum_assignment(cost)  # minimising -similarity: no copy made for maximize
@@ -268,15 +296,16 @@ def match(
 
 
 def _unit_rows(features: np.ndarray) -> tuple[np.ndarray, int]:
-    """Rows centred and scaled to unit length, so that their products are cosines; and how many
-    entries were NaN/Inf (set to 0: the assignment refuses a cost matrix that is not finite)."""
-    x = np.array(features, dtype=np.float64)  # one copy, then in place: features can be large
+    """Rows centred and scaled to unit length, so that their products are cosines (float32: the
+    assignment needs cosines to ~1e-6, and the similarity matrix is the largest product here); and
+    how many entries were NaN/Inf (set to 0: the assignment refuses a cost matrix that is not finite)."""
+    x = np.array(features, dtype=np.float32)  # one copy, then in place: features can be large
     bad = ~np.isfinite(x)
     non_finite = int(np.count_nonzero(bad))
     if non_finite:
         x[bad] = 0.0
-    x -= x.mean(axis=1, keepdims=True)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]  # np.linalg.norm would square a copy
+    x -= x.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]  # no squared copy
     x /= np.where(norms > 0, norms, 1.0)
     return x, non_finite
 
@@ -317,6 +346,34 @@ def canonical(role: str, layer: int | None, name: str) -> tuple[str, int | None]
     if m:
         return f"{_ROLE_GROUP[m.group(2)]}.{m.group(2)}.weight", int(m.group(1)) if layer is None else layer
     return role, layer
+
+
+DECISIVE_LOG10_P = -30.0  # coordinate evidence at least this strong leaves matching nothing to decide
+
+
+def coordinates_decide(matrices: list[tuple[str, int | None, str, float]]) -> tuple[str, float] | None:
+    """Why unit matching can be skipped for a component and the weakest deciding log10 p, or None
+    when it is needed.
+
+    ``matrices`` holds (role, layer, suspect name, log10 p of the coordinate test) per compared
+    tensor. Matching looks for correspondence that a permutation of units hid from the coordinate
+    test; where every attention, MLP and expert matrix of the matched layers already carries
+    coordinate evidence past ``DECISIVE_LOG10_P``, their units were not permuted and the component's
+    verdict cannot change, so the 17 matchings per layer are not paid for."""
+    found = []
+    for role, layer, name, log10_p in matrices:
+        role, layer = canonical(role, layer, name)
+        if layer is not None and role.endswith(".weight") and role.split(".")[0] in ("attn", "mlp", "expert"):
+            found.append((layer, log10_p))
+    weakest = max((p for _, p in found), default=0.0)
+    if not found or weakest >= DECISIVE_LOG10_P:
+        return None
+    reason = (
+        f"skipped: every attention/MLP/expert matrix of {len({layer for layer, _ in found})} layer(s) "
+        f"({len(found)} matrices) has coordinate evidence below p = 1e{DECISIVE_LOG10_P:.0f}; unit "
+        "matching could not change the verdict"
+    )
+    return reason, weakest
 
 
 def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list[Matching]:

@@ -22,9 +22,11 @@ from ..arch import ModelLayout
 from ..results import ComponentComparison, TestResult
 from . import rules, stats, testresults, units
 from .blindspots import blind_spots
+from .layerpaths import layer_map_result
 from .measured import MeasuredPair
 from .provenance import component_shares, provenance, provenance_text
 from .spread import Spread, spread
+from .structure import disguise_result, seen_through, structural_kind
 from .thresholds import (
     ALPHA_DERIVED,
     LOW_COVERAGE,
@@ -51,6 +53,8 @@ class Assessment:
     corr_weight: float = 1.0
     kind: str | None = None
     blind_spots: list[str] = field(default_factory=list)
+    fixed_params: int = 0  # in tensors set aside as not learned (computed tables, constants)
+    fixed_params: int = 0  # in tensors set aside as not learned (computed tables, constants)
 
 
 def assess(
@@ -79,13 +83,23 @@ def assess(
             [m for m in alignment.layer_matrices if m.component == comp.name], MIN_LAYERS
         )
         tests += layer_tests
-        layer_log_ps = [t.detail["log_p"] for t in layer_tests]
+        tests += [t for t in map(layer_map_result, matrices) if t is not None]  # issue 11: no-line maps
+        layer_log_ps = [t.detail["log_p"] for t in tests if t.name in ("layer-diagonal", "layer-map")]
         log_ps += layer_log_ps
         tests += testresults.std_curves(rows)
-        matchings = units.match_component(pairs, suspect)
+        decided = units.coordinates_decide(
+            [(m.pair.role, m.pair.layer, m.pair.suspect.name, stats.log10_p(m.test.log_p)) for m in rows]
+        )
+        matchings = [] if decided else units.match_component(pairs, suspect)
+        if decided:
+            reason, weakest = decided
+            tests.append(TestResult("unit-matching (skipped)", statistic=weakest, p_value=None, null=reason))
         for result in testresults.matching_results(matchings):
             tests.append(result)
             log_ps.append(result.detail["log_p"])
+        structural = structural_kind(alignment, comp.name, matrices)  # issue 11
+        if structural in ("rotated", "norm-folded"):
+            tests.append(disguise_result(alignment))
         compared = sum(m.numel for m in rows)
         unpaired_reference = [
             n for n in alignment.unpaired_reference if reference.component_of(n) == comp.name
@@ -116,7 +130,8 @@ def assess(
                 rows=rows,
                 matchings=matchings,
                 log_p=stats.cauchy_combine(log_ps) if log_ps else float("nan"),
-                identical=rules.identical(
+                identical=structural is None
+                and rules.identical(
                     rows,
                     exact_layers=all(m.pair.layer == m.pair.reference_layer for m in rows),
                     complete=not not_comparable and not unpaired_reference,
@@ -124,8 +139,11 @@ def assess(
                 spread=spread(rows, matchings, layer_log_ps) if log_ps else None,
                 extra_tests=max(0, len(log_ps) - 1),
                 corr_weight=tests[0].detail["corr_weight"] if rows else 1.0,
-                kind=rules.kind(rows, matchings, matrices, not_comparable, suspect, reference),
-                blind_spots=blind_spots(comp.name, suspect, reference),
+                kind=structural or rules.kind(rows, matchings, matrices, not_comparable, suspect, reference),
+                blind_spots=seen_through(blind_spots(comp.name, suspect, reference), alignment),
+                fixed_params=sum(
+                    suspect.checkpoint.info(n).numel for n, _ in alignment.excluded if n in comp.tensors
+                ),
             )
         )
     return out
@@ -183,7 +201,7 @@ def finalize(
             provenance=groups,
             blind_spots=list(a.blind_spots) + _concentration(a, verdict, spread_ok, adj),
         )
-        comp = replace(comp, shares=component_shares(comp, suspect_params))
+        comp = replace(comp, shares=component_shares(comp, suspect_params, a.fixed_params))
         comp = replace(comp, explanation=_explain(comp, adj))
         out.append(comp)
         warnings.extend(_warnings(comp, a))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NotFoundError
+from ..errors import FormatError, NotFoundError
 
 _PAGE = mmap.PAGESIZE
 
@@ -36,6 +36,7 @@ class MappedFile:
             os.close(self._fd)
             raise
         self._base = np.frombuffer(self._mmap, dtype=np.uint8) if self._mmap is not None else None
+        self.bytes_read = 0  # bytes read with pread (sampling reads are counted, page faults are not)
         _REGISTRY[self._address()] = self
 
     def _address(self) -> int:
@@ -64,7 +65,20 @@ class MappedFile:
 
     def pread(self, offsets: np.ndarray, itemsize: int) -> bytes:
         """The ``itemsize`` bytes at each file offset, read without touching the mapping."""
+        self.bytes_read += itemsize * len(offsets)
         return b"".join(os.pread(self._fd, itemsize, int(offset)) for offset in offsets)
+
+    def read_ranges(self, ranges: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+        """The bytes of each ``[start, stop)`` range (sorted, coalesced by the caller), counted."""
+        out = []
+        for start, stop in ranges:
+            if start < 0 or stop > self.size:
+                raise FormatError(
+                    self.path, f"byte range {start}:{stop} lies outside the {self.size}-byte file"
+                )
+            out.append((start, os.pread(self._fd, stop - start, start)))
+            self.bytes_read += stop - start
+        return out
 
     def close(self) -> None:
         _REGISTRY.pop(self._address(), None)
@@ -108,6 +122,14 @@ def _locate(view: np.ndarray) -> tuple[MappedFile, int, int] | None:
         if base <= low and high <= base + mapped.size:
             return mapped, low - base, high - base
     return None
+
+
+def locate(view: np.ndarray) -> tuple[MappedFile, int] | None:
+    """The open mapping a contiguous ``view`` lies in and its file offset, or None."""
+    found = _locate(view)
+    if found is None or not view.flags.c_contiguous:
+        return None
+    return found[0], found[1]
 
 
 def drop_pages(view: np.ndarray) -> None:

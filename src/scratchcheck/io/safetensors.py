@@ -17,7 +17,7 @@ from ..errors import FormatError, NotFoundError
 from .base import TensorFile, TensorInfo
 from .dtypes import SAFETENSORS_DTYPES
 from .limits import MAX_HEADER_BYTES, tensor_bytes
-from .mapping import open_mapped
+from .mapping import MappedFile, open_mapped
 from .paths import contained
 from .safejson import parse_json, read_json_file
 
@@ -117,6 +117,10 @@ class SafetensorsFile(TensorFile):
     def read(self, name: str) -> np.ndarray:
         info = self._by_name[name]
         return self._map.view(self._offsets[name], SAFETENSORS_DTYPES[info.dtype], info.shape)
+
+    def byte_source(self, name: str) -> tuple[MappedFile, int]:
+        """Where tensor ``name``'s bytes start, and the file object that reads (and counts) ranges."""
+        return self._map, self._offsets[name]
 
     def close(self) -> None:
         self._map.close()

@@ -88,14 +88,20 @@ class TensorView:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        """Parameters behind this view. Equal to its size, except in a fingerprint, whose tensors
+        hold a sample: there the view counts its share of the model's tensor."""
+        size = int(np.prod(self.shape, dtype=np.int64))
+        stored = [self.checkpoint.info(n) for n in self.sources]
+        kept = sum(int(np.prod(i.shape, dtype=np.int64)) for i in stored)
+        full = sum(i.numel for i in stored)
+        return size if kept in (0, full) else size * full // kept
 
     @property
     def nbytes(self) -> int:
         """Stored bytes behind this view (a slice of a tensor counts its share)."""
         stored = [self.checkpoint.info(n) for n in self.sources]
-        total = sum(i.numel for i in stored) or 1
-        return sum(i.nbytes for i in stored) * self.numel // total
+        total = sum(int(np.prod(i.shape, dtype=np.int64)) for i in stored) or 1
+        return sum(i.nbytes for i in stored) * int(np.prod(self.shape, dtype=np.int64)) // total
 
     @property
     def transform(self) -> str:

@@ -87,6 +87,7 @@ __all__ = [
     "Observation",
     "compare_metadata",
     "inspect_metadata",
+    "tokenizer_of",
 ]
 
 _ORDER = {"strong": 0, "weak": 1, "none": 2}
@@ -138,6 +139,12 @@ def compare_metadata(suspect: ModelInput, reference: ModelInput) -> MetadataComp
         code_matches=tuple(matches),
         observations=tuple(sorted(notes, key=lambda n: _ORDER[n.strength])),
     )
+
+
+def tokenizer_of(model: ModelInput) -> Tokenizer | None:
+    """The model's tokenizer, None if it has no readable one (embedding rows are then aligned by value)."""
+    files, _, gguf = _sources(model)
+    return load_tokenizer(files, gguf)[0]
 
 
 def _analyse(model: ModelInput, name: str | None = None) -> _Analysis:

@@ -123,3 +123,8 @@ def number(x: float | None) -> str:
 
 def shape(dims: list[int] | None) -> str:
     return "×".join(str(d) for d in dims) if dims else "scalar"
+
+
+# Audit outcomes (scratchcheck.audit): the terminal style and the HTML colour of each.
+OUTCOME_STYLES = {"PASS": "bold green", "FAIL": "bold red", "UNDETERMINED": "bold yellow"}
+OUTCOME_COLOURS = {"PASS": "#15803d", "FAIL": "#b91c1c", "UNDETERMINED": "#a16207"}

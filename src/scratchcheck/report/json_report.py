@@ -1,7 +1,8 @@
-"""The JSON outputs: versioned contracts (``scratchcheck.compare/1.1``, ``scratchcheck.inspect/1``).
+"""The JSON outputs: versioned contracts (``scratchcheck.compare/1.1``, ``scratchcheck.inspect/1``,
+``scratchcheck.audit/1``).
 
-The schema files ``compare.schema.json`` and ``inspect.schema.json`` beside this module document and
-validate every key; ``docs/report-schema.md`` explains them in prose.
+The schema files ``compare.schema.json``, ``inspect.schema.json`` and ``audit.schema.json`` beside this
+module document and validate every key; ``docs/report-schema.md`` and ``docs/audit.md`` explain them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from ..errors import FormatError
 from ..results import SCHEMA, ComparisonReport, report_from_dict
 from ._atomic import write_text_atomic
 
-SCHEMA_FILES = {kind: Path(__file__).with_name(f"{kind}.schema.json") for kind in ("compare", "inspect")}
+SCHEMA_FILES = {
+    kind: Path(__file__).with_name(f"{kind}.schema.json") for kind in ("compare", "inspect", "audit")
+}
 
 
 class _Serialisable(Protocol):
@@ -23,7 +26,7 @@ class _Serialisable(Protocol):
 
 
 def write_json(report: _Serialisable, path: str | os.PathLike[str]) -> Path:
-    """Write a ``ComparisonReport`` or ``ModelInspection`` as JSON, atomically (complete or absent)."""
+    """Write a ``ComparisonReport``, ``ModelInspection`` or ``AuditResult`` as JSON, atomically (complete or absent)."""
     # allow_nan=False: NaN is not JSON; to_dict() already turned non-finite numbers into null.
     text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
     return write_text_atomic(path, text + "\n")
@@ -48,5 +51,6 @@ def load_report(path: str | os.PathLike[str]) -> ComparisonReport:
 
 
 def load_schema(kind: str = "compare") -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1.1`` or (``kind="inspect"``) ``scratchcheck.inspect/1``."""
+    """The JSON Schema (draft 2020-12) of ``scratchcheck.compare/1.1``, or (``kind="inspect"`` /
+    ``kind="audit"``) of ``scratchcheck.inspect/1`` / ``scratchcheck.audit/1``."""
     return json.loads(SCHEMA_FILES[kind].read_text(encoding="utf-8"))

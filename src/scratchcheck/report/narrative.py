@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..align.layermap import describe
 from ..evidence.thresholds import LOW_COVERAGE, TRAP_COSINE, TRAP_PEARSON
 from ..results import ComparisonReport, ComponentComparison
 from . import fmt
@@ -89,6 +90,8 @@ def layer_map(comp: ComponentComparison) -> str | None:
             return f"suspect layer i is most similar to reference layer i{shift:+d} (a shifted diagonal)"
         if matrix.layer_map == "stride":
             return "suspect layers match every few reference layers (layers were dropped or merged)"
+        if matrix.layer_map in ("repeated", "reordered") and matrix.mapping:
+            return f"the layers follow a map ({matrix.layer_map}): {describe(matrix.mapping)}"
         if matrix.layer_map not in ("none", "", None):
             return f"the layers follow a '{matrix.layer_map}' map"
     return None

@@ -1,0 +1,61 @@
+"""Where the heavy matrix products run: numpy on the CPU by default, or torch on a chosen device.
+
+Unit features, their similarity matrices and the rotation null's Gram matrices are dense products
+that an accelerator does many times faster; everything else (streaming sums, assignment, tests)
+stays in numpy. CPU numpy remains the default and the only requirement: torch is imported only when
+a device is chosen. Results agree with the CPU path to float32 rounding (``matmul`` takes and
+returns float32 numpy arrays either way; tests/evidence/test_backend.py states the tolerance).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+from ..errors import UsageError
+
+_DEVICE: ContextVar[Any] = ContextVar("scratchcheck_device", default=None)
+
+
+@contextlib.contextmanager
+def use_device(name: str | None) -> Iterator[None]:
+    """Run the products inside this block on torch device ``name`` ("cuda", "cuda:1", "cpu");
+    None or "numpy" keeps numpy. A device that cannot be used is a one-line ``UsageError``."""
+    token = _DEVICE.set(None if name in (None, "numpy") else _torch_device(name))
+    try:
+        yield
+    finally:
+        _DEVICE.reset(token)
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in float32, on the chosen device."""
+    device = _DEVICE.get()
+    if device is None:
+        return np.asarray(a, np.float32) @ np.asarray(b, np.float32)
+    import torch
+
+    def put(x: np.ndarray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+
+    return (put(a) @ put(b)).cpu().numpy()
+
+
+def _torch_device(name: str) -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(
+            None, f"--device {name}: torch is not installed (pip install scratchcheck[torch])"
+        ) from None
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(None, f"--device {name}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(None, f"--device {name}: torch sees no CUDA device")
+    return device

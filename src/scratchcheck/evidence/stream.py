@@ -1,0 +1,216 @@
+"""The element-wise pass over a pair of tensors: every sum the per-pair numbers need, in one read.
+
+Comparing two checkpoints is mostly this pass, so it is built to keep up with reading the files:
+
+- A stretch whose raw bytes are the same on both sides (``memcmp``, before any arithmetic) needs the
+  sums of one side only: converted copies and tied tensors cost half.
+- Arithmetic runs in float32 (every bf16, fp16 and fp32 value is exact in it; float64 and wide
+  integer tensors stay in float64) on rows of ``ROW`` elements, and the row sums are added in
+  float64. Each stretch is centred on a shift near its own mean before any product is taken, and
+  stretches are merged with Chan et al.'s pairwise update, so Pearson stays exact for tensors with a
+  large common offset (norm gains near 1), where ``sum(ab) - n*mean(a)*mean(b)`` loses every digit.
+  Error bound: docs/methods.md, "The element-wise pass".
+- Tensors are cut into spans measured by a pool of threads (numpy and ``memcmp`` release the GIL),
+  so both cores compute, and one faults pages of the mapping in while another computes.
+
+Peak memory is a few chunks per thread, whatever the tensor size: each chunk's pages are handed
+back once it is summed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from ..io.mapping import drop_pages
+
+CHUNK = 1 << 16  # elements per step: a float32 pair and its scratch stay in a core's cache
+ROW = 256  # elements per float32 row sum, the B of the error bound
+SPAN = 1 << 21  # elements per task handed to a thread
+SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
+
+
+@dataclass
+class Sums:
+    """Running sums of one pair of streams (a span of a tensor, or all of it once merged)."""
+
+    n: int = 0
+    mean_a: float = 0.0
+    mean_b: float = 0.0
+    m_aa: float = 0.0  # centred second moments
+    m_bb: float = 0.0
+    m_ab: float = 0.0
+    sum_dd: float = 0.0  # sum((a - b)^2), from the difference itself: no cancellation
+    max_diff: float = 0.0
+    unequal: int = 0  # NaN != NaN, so NaN pairs count as unequal
+    same_bytes: bool = True
+    samples_a: list[np.ndarray] = field(default_factory=list)
+    samples_b: list[np.ndarray] = field(default_factory=list)
+
+    def merge(self, o: Sums) -> None:
+        """Add ``o``'s stream after this one (Chan et al.'s update of means and centred moments)."""
+        n, k = self.n, o.n
+        total = n + k
+        if k == 0:
+            return
+        dma, dmb = o.mean_a - self.mean_a, o.mean_b - self.mean_b
+        w = n * k / total
+        self.m_aa += o.m_aa + dma * dma * w
+        self.m_bb += o.m_bb + dmb * dmb * w
+        self.m_ab += o.m_ab + dma * dmb * w
+        self.mean_a += dma * k / total
+        self.mean_b += dmb * k / total
+        self.n = total
+        self.sum_dd += o.sum_dd
+        self.max_diff = max(self.max_diff, o.max_diff)
+        self.unequal += o.unequal
+        self.same_bytes = self.same_bytes and o.same_bytes
+        self.samples_a += o.samples_a
+        self.samples_b += o.samples_b
+
+
+def stream_sums(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> Sums:
+    """One pass over two same-shape arrays (any numeric dtype; views are read, not copied).
+
+    The sample is evenly strided with a seeded random phase: SAMPLE positions, the same on both sides.
+    """
+    n = int(a.size)
+    work = _work_dtype(a.dtype, b.dtype)
+    row = int(np.prod(a.shape[1:], dtype=np.int64)) if a.ndim > 1 else 1
+    # A strided view (e.g. a transposed matrix) is read in whole rows of its leading axis.
+    chunk = CHUNK if a.flags.c_contiguous and b.flags.c_contiguous else max(1, CHUNK // row) * row
+    span = max(1, SPAN // chunk) * chunk
+    step = max(1, n // SAMPLE)
+    phase = int(np.random.default_rng(seed).integers(step))
+    spans = [(start, min(n, start + span)) for start in range(0, n, span)]
+
+    def run(bounds: tuple[int, int]) -> Sums:
+        return _span(a, b, *bounds, chunk=chunk, row=row, work=work, step=step, phase=phase)
+
+    total = Sums(same_bytes=a.dtype == b.dtype)
+    parts = map(run, spans) if len(spans) < 2 else _pool().map(run, spans)
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+def _span(
+    a: np.ndarray,
+    b: np.ndarray,
+    start: int,
+    stop: int,
+    *,
+    chunk: int,
+    row: int,
+    work: type,
+    step: int,
+    phase: int,
+) -> Sums:
+    """Sums of elements ``[start, stop)`` of the flattened pair, one chunk at a time."""
+    out = Sums()
+    compare_bytes = a.dtype == b.dtype
+    for lo in range(start, stop, chunk):
+        hi = min(stop, lo + chunk)
+        raw_a, raw_b = _read(a, lo, hi, row), _read(b, lo, hi, row)
+        fa, fb = raw_a.astype(work, copy=False), raw_b.astype(work, copy=False)
+        same = compare_bytes and _same_bytes(raw_a, raw_b)
+        out.merge(_chunk_sums(fa, fb, same))
+        first = phase + -(-(lo - phase) // step) * step if lo > phase else phase
+        # Copies: a view would pin the chunk (and the mapping's pages) in memory.
+        out.samples_a.append(np.array(fa[first - lo :: step], dtype=np.float64))
+        out.samples_b.append(np.array(fb[first - lo :: step], dtype=np.float64))
+        drop_pages(raw_a)
+        drop_pages(raw_b)
+    return out
+
+
+def _chunk_sums(fa: np.ndarray, fb: np.ndarray, same: bool) -> Sums:
+    k = fa.size
+    da, shift_a, sum_a = _shifted(fa)
+    mean_a, m_aa = shift_a + sum_a / k, _dot(da, da) - sum_a * sum_a / k
+    if same:
+        unequal = int(np.isnan(fa).sum()) if math.isnan(m_aa) else 0
+        return Sums(k, mean_a, mean_a, m_aa, m_aa, m_aa, unequal=unequal)
+    db, shift_b, sum_b = _shifted(fb)
+    diff = fa - fb
+    return Sums(
+        k,
+        mean_a,
+        shift_b + sum_b / k,
+        m_aa,
+        _dot(db, db) - sum_b * sum_b / k,
+        _dot(da, db) - sum_a * sum_b / k,
+        sum_dd=_dot(diff, diff),
+        max_diff=max(0.0, float(diff.max()), -float(diff.min())),
+        unequal=int(np.count_nonzero(fa != fb)),
+        same_bytes=False,
+    )
+
+
+def _shifted(x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``d = x - K`` for a shift ``K`` near the mean of ``x`` (its first ROW values' mean, in ``x``'s
+    dtype), ``K`` and ``sum(d)``.
+
+    Centred sums follow without cancellation: ``sum((x - mean)^2) = sum(d^2) - sum(d)^2 / k``, whose
+    second term is small when ``K`` is within a few standard deviations of the mean."""
+    shift = x.dtype.type(x[:ROW].mean(dtype=np.float64))
+    d = x - shift
+    return d, float(shift), _dot(d, None)
+
+
+def _dot(x: np.ndarray, y: np.ndarray | None) -> float:
+    """``sum(x * y)`` (``sum(x)`` for ``y`` None): summed in ``x``'s dtype over rows of ROW elements,
+    the row sums in float64."""
+    whole = x.size - x.size % ROW
+    rows = x[:whole].reshape(-1, ROW)
+    head = np.einsum("ij->i", rows) if y is None else np.einsum("ij,ij->i", rows, y[:whole].reshape(-1, ROW))
+    total = float(head.sum(dtype=np.float64))
+    if whole < x.size:
+        tail = x[whole:].astype(np.float64)
+        total += float(tail.sum() if y is None else tail @ y[whole:].astype(np.float64))
+    return total
+
+
+def _read(x: np.ndarray, lo: int, hi: int, row: int) -> np.ndarray:
+    """Elements ``[lo, hi)`` of ``x`` flattened (a view where ``x`` is contiguous, else a copy)."""
+    if x.flags.c_contiguous:
+        return x.reshape(-1)[lo:hi]
+    return np.ascontiguousarray(x[lo // row : hi // row]).reshape(-1)
+
+
+def _work_dtype(*dtypes: np.dtype) -> type:
+    """float32 where every value is exact in it (floats up to 32 bits, small integers), else float64."""
+    for dt in dtypes:
+        if dt.itemsize > 4 or (dt.kind in "iu" and dt.itemsize > 2):
+            return np.float64
+    return np.float32
+
+
+def _same_bytes(x: np.ndarray, y: np.ndarray) -> bool:
+    memcmp = _memcmp()
+    if memcmp is None:
+        return np.array_equal(x.view(np.uint8), y.view(np.uint8))
+    return memcmp(x.ctypes.data, y.ctypes.data, x.nbytes) == 0
+
+
+@cache
+def _memcmp():
+    """libc's memcmp (ctypes drops the GIL around it), or None where there is no C library to load."""
+    try:
+        fn = ctypes.CDLL(None).memcmp
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    return fn
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="scratchcheck")

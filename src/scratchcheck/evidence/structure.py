@@ -1,0 +1,60 @@
+"""The kind of a structural derivation, read from how the tensors had to be paired (a description,
+not a test: the tests run on the pairs as usual).
+
+A disguise undone before comparing (``rotated``: residual stream rotated, norm gains folded;
+``norm-folded``: gains folded only), a vocabulary whose rows were paired across a change of size (``vocab-extended``, ``vocab-pruned``,
+``vocab-replaced``), experts paired with the dense MLP they came from (``upcycled``), and a layer
+map in which a reference layer is the source of several suspect layers (``depth-upscaled``), and
+units whose rows point the parent's way at other scales (``rescaled``).
+"""
+
+from __future__ import annotations
+
+from ..align import Alignment
+from ..results import LayerMatrix, TestResult
+from .disguises import rescaled
+
+
+def structural_kind(alignment: Alignment, component: str, matrices: list[LayerMatrix]) -> str | None:
+    """The structural kind of one suspect component's derivation; None if its structure is the parent's."""
+    disguise = alignment.disguise
+    if disguise is not None and any(p.suspect_component == component and p.learned for p in alignment.pairs):
+        return "rotated" if disguise.rotated else "norm-folded"
+    vocab = [rows for name, rows in alignment.vocab if name == component]
+    if vocab:
+        return vocab[0].kind
+    if any(p.paired_by == "upcycled" for p in alignment.pairs if p.suspect_component == component):
+        return "upcycled"
+    if any(m.layer_map == "repeated" for m in matrices):
+        return "depth-upscaled"
+    if rescaled(alignment, component) is not None:
+        return "rescaled"
+    return None
+
+
+def disguise_result(alignment: Alignment) -> TestResult | None:
+    """What was undone before the tests ran, and how well the rotation carries held-out tokens (a
+    record, not a test: its p-value is left empty)."""
+    disguise = alignment.disguise
+    if disguise is None:
+        return None
+    return TestResult(
+        "disguise undone",
+        statistic=disguise.held_out_r,
+        p_value=None,
+        null="not a test: the alignment looks at shared-token embeddings only, which are then set aside; "
+        "the tests above ran on the other matrices in the aligned basis",
+        n=disguise.tokens_held_out,
+        detail={"undone": disguise.describe(), "residual_r_after_alignment": disguise.held_out_r},
+    )
+
+
+def seen_through(spots: list[str], alignment: Alignment) -> list[str]:
+    """Blind spots less the folded-gains one where the rotation it allows was fitted and undone."""
+    disguise = alignment.disguise
+    if disguise is None or not disguise.rotation:
+        return spots
+    return [s for s in spots if FOLDED_GAINS not in s]
+
+
+FOLDED_GAINS = "norm gains of the suspect are exactly 1.0"  # the words of ``blindspots.blind_spots``

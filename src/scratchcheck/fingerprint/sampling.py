@@ -1,0 +1,166 @@
+"""Which elements of a tensor a fingerprint keeps: positions chosen by a keyed hash of each index.
+
+Every axis is sampled on its own: index ``i`` of an axis is kept when the top ``shift`` bits of
+``splitmix64(i + key)`` are zero, so about ``n / 2**shift`` of ``n`` indices survive. The choice
+depends on the index, the key and the shift only, and ``shift`` depends on the axis length only.
+Hence two tensors of one shape keep the same positions, a tensor with rows added or removed at the
+end keeps the same shared rows, and a sparser choice is always a subset of a denser one (nested).
+The coordinate test on the kept sub-tensor is then an exact test on those elements.
+
+An axis longer than 256 keeps at most 1/32 of its indices, so reading whole kept rows reads at most
+~3% of a tensor; shorter axes (a router's experts) and axes in front of the row axis (stacked
+experts) are kept whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+DEFAULT_KEY = 0x5C7A7C4EC4F1  # fixed, so that fingerprints made anywhere choose alike
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The sampling parameters; two fingerprints compare only if their plans are equal."""
+
+    key: int = DEFAULT_KEY
+    axis_target: int = 32  # indices kept per sampled axis, between axis_target and 2 * axis_target
+    whole_below: int = 1 << 18  # tensors with fewer elements are stored whole (1 MiB as float32)
+    min_shift: int = 5  # an axis longer than short_axis keeps at most 1/32 of its indices
+    short_axis: int = 256  # an axis this short is kept whole (experts of a router, heads)
+    min_kept: int = 2  # an axis keeps at least this many indices (a shorter axis is kept whole)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hash": "splitmix64", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(**{k: v for k, v in data.items() if k != "hash"})
+
+
+DEFAULT_PLAN = Plan()
+
+_M64 = (1 << 64) - 1
+
+Positions = tuple[np.ndarray, ...]
+
+
+def keyed_hash(index: np.ndarray, key: int = DEFAULT_KEY) -> np.ndarray:
+    """splitmix64 of ``index + key`` (uint64): a fixed, well-mixed hash of each index."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(index, dtype=np.uint64) + np.uint64(key & _M64)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def axis_shift(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> int:
+    """How sparsely axis ``axis`` (of ``ndim``) of length ``n`` is sampled: keep about ``n / 2**shift``.
+
+    A function of the length alone (stacks aside): the residual axis is kept alike whether it is a
+    matrix's rows (down projection) or its columns (up projection), so unit features line up."""
+    if axis < ndim - 2 or n <= plan.short_axis:
+        return 0  # a stack (experts), or a short axis: every entry kept
+    return max(int(math.floor(math.log2(n / plan.axis_target))), plan.min_shift)
+
+
+@lru_cache(maxsize=1024)
+def axis_positions(n: int, shift: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
+    """Sorted indices of ``range(n)`` kept at ``shift``; the shift is lowered until ``min_kept``
+    survive. Cached and read-only: every tensor with an axis of this length shares the array."""
+    kept = np.arange(n, dtype=np.int64)
+    if shift > 0 and n > plan.min_kept:
+        top = keyed_hash(kept.astype(np.uint64), plan.key) >> np.uint64(64 - shift)
+        while shift > 0:
+            chosen = np.flatnonzero(top == 0)
+            if chosen.size >= plan.min_kept:
+                kept = chosen.astype(np.int64)
+                break
+            shift -= 1
+            top = top >> np.uint64(1)
+    kept.setflags(write=False)
+    return kept
+
+
+def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Positions | None:
+    """Kept indices per axis, or None when the tensor is stored whole (small, or a scalar)."""
+    if not shape or math.prod(shape) < plan.whole_below:
+        return None
+    return tuple(axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape))
+
+
+def sample(view: np.ndarray, plan: Plan = DEFAULT_PLAN) -> tuple[Positions | None, np.ndarray]:
+    """Positions and values kept from ``view`` (any array: mapped, in memory, dequantised).
+
+    Reads go through ``io.mapping.take_rows`` when the view is a mapped tensor, one kept row at a
+    time, so only the kept rows are read."""
+    from ..io.mapping import take_rows
+
+    positions = sample_positions(tuple(view.shape), plan)
+    if positions is None:
+        return None, np.array(view)
+    leading = np.ix_(*positions[:-1]) if len(positions) > 1 else ()
+    flat_rows = np.ravel_multi_index(leading, view.shape[:-1]).ravel() if leading else None
+    if flat_rows is None:
+        return positions, np.asarray(view[positions[0]])
+    rows = take_rows(view.reshape(-1, view.shape[-1]), flat_rows)
+    kept = rows[:, positions[-1]]
+    return positions, kept.reshape(*(p.size for p in positions))
+
+
+def _as_rows(shape: tuple[int, ...], positions: Positions) -> tuple[tuple[int, ...], Positions]:
+    """A vector read as one row, so that every tensor is rows of its last axis."""
+    if len(shape) == 1:
+        return (1, shape[0]), (np.zeros(1, dtype=np.int64), positions[0])
+    return shape, positions
+
+
+def row_ranges(
+    shape: tuple[int, ...], itemsize: int, positions: Positions, offset: int = 0
+) -> list[tuple[int, int]]:
+    """Byte ranges ``[start, stop)`` holding the kept elements: per kept row, the span from its first
+    to its last kept column. Sorted; see :func:`coalesce`."""
+    shape, positions = _as_rows(shape, positions)
+    last = positions[-1]
+    first, span = int(last[0]), int(last[-1] - last[0] + 1)
+    rows = np.ravel_multi_index(np.ix_(*positions[:-1]), shape[:-1]).ravel().astype(np.int64)
+    starts = offset + (rows * shape[-1] + first) * itemsize
+    return [(int(s), int(s) + span * itemsize) for s in starts]
+
+
+def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges, merged where they touch or overlap."""
+    merged: list[list[int]] = []
+    for start, stop in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return [(a, b) for a, b in merged]
+
+
+def values_from_ranges(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    positions: Positions,
+    fetched: list[tuple[int, bytes]],
+    offset: int = 0,
+) -> np.ndarray:
+    """The kept sub-tensor from bytes fetched at sorted, coalesced ranges ``(start, data)``."""
+    itemsize = np.dtype(dtype).itemsize
+    kept_shape = tuple(p.size for p in positions)
+    starts = np.array([s for s, _ in fetched], dtype=np.int64)
+    at = np.cumsum([0] + [len(d) for _, d in fetched[:-1]])  # where each range sits in ``buffer``
+    buffer = np.frombuffer(b"".join(d for _, d in fetched), dtype=np.uint8)
+    rows = np.array([s for s, _ in row_ranges(shape, itemsize, positions, offset)], dtype=np.int64)
+    block = np.searchsorted(starts, rows, side="right") - 1
+    row_at = at[block] + rows - starts[block]
+    last = _as_rows(shape, positions)[1][-1]
+    picks = row_at[:, None, None] + ((last - last[0]) * itemsize)[None, :, None] + np.arange(itemsize)
+    return buffer[picks.reshape(-1)].view(dtype).reshape(kept_shape)

@@ -1,0 +1,1 @@
+"""A registry of known models' fingerprints: the store, bundles to share it, batch indexing, and scan."""

@@ -1,0 +1,52 @@
+"""The registry database's tables, as numbered migrations; ``PRAGMA user_version`` says which have run.
+
+A migration is appended, never edited: a registry made by an older scratchcheck is brought up to date
+when it is opened, one numbered step at a time, inside one transaction.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE entries (
+                name TEXT PRIMARY KEY,
+                content_hash TEXT NOT NULL UNIQUE,
+                size INTEGER NOT NULL,
+                added TEXT NOT NULL,
+                source TEXT NOT NULL DEFAULT '',
+                revision TEXT,
+                license TEXT,
+                params INTEGER NOT NULL DEFAULT 0,
+                source_key TEXT,
+                model_hash TEXT UNIQUE
+            )""",
+            "CREATE INDEX entries_by_source_key ON entries (source_key)",
+            """CREATE TABLE parents (
+                name TEXT NOT NULL REFERENCES entries (name) ON DELETE CASCADE,
+                parent TEXT NOT NULL,
+                PRIMARY KEY (name, parent)
+            )""",
+            """CREATE TABLE failures (
+                source TEXT PRIMARY KEY,
+                error TEXT NOT NULL,
+                at TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        2,
+        [
+            # The scan's candidate filter: normalised view shapes of every fingerprint (candidates.py).
+            """CREATE TABLE shapes (
+                key TEXT NOT NULL,
+                name TEXT NOT NULL REFERENCES entries (name) ON DELETE CASCADE ON UPDATE CASCADE,
+                PRIMARY KEY (key, name)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX shapes_by_name ON shapes (name)",
+        ],
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]

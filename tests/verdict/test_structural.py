@@ -1,0 +1,101 @@
+"""Structural derivations end to end through ``compare``: each found with its kind and what it found,
+and each control (the same construction from an independent model) left independent."""
+
+import math
+
+import pytest
+
+from scratchcheck import compare, structural
+from scratchcheck import synthetic as S
+
+DECODER = {"layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2, "intermediate": 96, "vocab": 128}
+SOLAR = list(range(6)) + list(range(2, 8))  # depth up-scaling: 8 layers -> 12
+
+
+def _lm(report):
+    return next(c for c in report.components if c.component_kind == "language_model")
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    return S.save(S.llama_decoder(1, **DECODER), tmp_path_factory.mktemp("parent"))
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_depth_upscaled_model_is_derived_with_its_map(parent, tmp_path, seed, truth):
+    upscaled = S.fine_tune(structural.stack_layers(S.llama_decoder(seed, **DECODER), SOLAR), 0.3, seed=2)
+    report = compare(S.save(upscaled, tmp_path / "up"), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth
+    mapped = [t for t in lm.tests if t.name == "layer-map"]
+    assert mapped  # depths differ: the run-map test is always run
+    if truth == "derived":
+        assert lm.kind == "depth-upscaled" and lm.p_value < 1e-6
+        assert lm.coverage > 0.9
+        assert (
+            mapped[0].detail["map"] == "suspect 0\u20135 \u2190 reference 0\u20135, 6\u201311 \u2190 2\u20137"
+        )
+        assert mapped[0].detail["log_p"] < math.log(1e-2)
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_extended_vocabulary_is_derived_with_rows_kept_and_added(parent, tmp_path, seed, truth):
+    names = ["model.embed_tokens.weight", "lm_head.weight"]
+    extended = S.fine_tune(structural.append_rows(S.llama_decoder(seed, **DECODER), names, 32), 0.2, seed=4)
+    report = compare(S.save(extended, tmp_path / "ext"), [parent])
+    embed = next(c for c in report.components if c.component_kind == "embeddings")
+    assert embed.verdict == truth and embed.coverage == pytest.approx(128 / 160)
+    if truth == "derived":
+        assert embed.kind == "vocab-extended" and embed.p_value < 1e-6
+        row = next(t for t in report.tensors if t.role == "embed.weight")
+        assert "128 kept, 32 added, 0 dropped" in row.transform
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_upcycled_moe_is_derived_from_the_dense_parent(parent, tmp_path, seed, truth):
+    moe = S.fine_tune(structural.upcycle(S.llama_decoder(seed, **DECODER), 4), 0.3, seed=5)
+    report = compare(S.save(moe, tmp_path / "moe"), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth
+    if truth == "derived":
+        assert lm.kind == "upcycled" and lm.p_value < 1e-6
+        assert lm.coverage > 0.95  # every expert compared; only the routers are new
+        assert {n.rsplit(".", 2)[-2] for n in lm.unpaired_suspect} == {"gate"}
+
+
+@pytest.fixture(scope="module")
+def second_parent(tmp_path_factory):
+    return S.save(S.llama_decoder(2, **DECODER), tmp_path_factory.mktemp("second"))
+
+
+def test_a_merge_of_two_parents_reports_both_weights(parent, second_parent, tmp_path):
+    merged = structural.merge(S.llama_decoder(1, **DECODER), S.llama_decoder(2, **DECODER), 0.6)
+    merged = S.fine_tune(merged, 0.05, seed=6)
+    report = compare(S.save(merged, tmp_path / "merged"), [parent, second_parent])
+    lm = _lm(report)
+    assert lm.verdict == "derived" and lm.kind == "merged"
+    record = next(t for t in lm.tests if t.name == "merge weights")
+    (a, b), first = record.detail["weights"], lm.reference == str(parent)
+    assert (a, b) == pytest.approx((0.6, 0.4) if first else (0.4, 0.6), abs=0.05)
+
+
+def test_an_independent_model_is_no_merge_of_two_others(parent, second_parent, tmp_path):
+    report = compare(S.save(S.llama_decoder(3, **DECODER), tmp_path / "other"), [parent, second_parent])
+    assert _lm(report).verdict == "independent" and _lm(report).kind is None
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_rescaled_units_are_derived_and_named(parent, tmp_path, seed, truth):
+    rescaled = structural.rescale_units(S.fine_tune(S.llama_decoder(seed, **DECODER), 0.1, seed=7), 0.5)
+    report = compare(S.save(rescaled, tmp_path / "rescaled"), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth
+    if truth == "derived":
+        assert lm.kind == "rescaled" and lm.p_value < 1e-6
+
+
+def test_a_fine_tune_compared_with_its_base_and_a_sibling_is_no_merge(parent, tmp_path):
+    base = S.llama_decoder(1, **DECODER)
+    sibling = S.save(S.fine_tune(base, 0.05, seed=8), tmp_path / "sibling")
+    report = compare(S.save(S.fine_tune(base, 0.1, seed=9), tmp_path / "child"), [parent, sibling])
+    assert _lm(report).verdict == "derived" and _lm(report).kind != "merged"
