@@ -24,7 +24,7 @@ def test_fingerprint_then_verify_then_compare(tmp_path, capsys, monkeypatch):
     code, out, _ = _run(["verify", str(folder), "model.scfp"], capsys)
     assert code == 0 and out.startswith("verified: ")
     code, out, _ = _run(["compare", "model.scfp", str(folder), "--json", "r.json"], capsys)
-    assert code == 0 and "identical" in out
+    assert code == 0 and "identical" in out and "compared on fingerprints" in out
 
 
 def test_verify_mismatch_exits_1_naming_the_tensor(tmp_path, capsys):
