@@ -69,6 +69,19 @@ def test_a_partly_identical_model_is_not_headlined_identical(base):
     assert "identical" in report.headline and not report.headline.startswith("identical")
 
 
+def test_a_vocabulary_pruned_copy_is_derived_not_headlined_identical(base):
+    w, ref, root = base
+    pruned = dict(w)
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        pruned[name] = w[name][:96]  # every kept row verbatim, 32 rows cut
+    report = compare(_save(pruned, root / "cut"), [ref])
+    embeddings = next(c for c in report.components if c.component_kind == "embeddings")
+    assert embeddings.verdict == "derived" and embeddings.kind == "vocab-pruned"
+    assert all(g.verdict == "derived" for g in embeddings.provenance)
+    assert report.verdict == "derived" and report.headline.startswith("derived:")
+    assert report.share_by_verdict["identical"] < 0.99 and "identical" in report.headline
+
+
 def test_evidence_resting_on_two_tensors_is_not_derived(tmp_path):
     a = synthetic.llama_decoder(11, **SMALL)
     b = synthetic.llama_decoder(12, **SMALL)

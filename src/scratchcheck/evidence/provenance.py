@@ -4,7 +4,7 @@ Each layer of a component (and its embeddings, head and norms as groups) is test
 coordinate tests of its tensors (size-weighted Stouffer) and its unit matchings, Cauchy-combined,
 then Holm-adjusted across the component's groups. A group of a derived component is derived when
 its own test passes ``ALPHA_LOCATE``; it is independent when its test could have seen a correlation
-as strong as the component's typical one and did not; otherwise it is inconclusive. Groups of a
+as strong as the component's typical one and did not; otherwise it is inconclusive. Only an identical component has identical groups. Groups of a
 component that is not derived take the component's verdict: the component-level rules (spread,
 power, blind spots) decide whether anything is derived, and the component's test speaks for all. Shares of the suspect's parameters are summed from the groups, never from the
 component as a whole.
@@ -93,15 +93,11 @@ def _group_verdict(
     typical_r: float,
     family: int,
 ) -> str:
-    if component_verdict == "identical" or (
-        component_verdict == "derived"
-        and all(rules.within_conversion(m) for m in members)
-        and rules.uniformly_changed(members)
-    ):
-        return "identical"
+    # A group of a derived component is never 'identical' on its own: the component was changed
+    # (rows cut, layers remapped, some tensors edited), and the shares must not say otherwise.
     if component_verdict != "derived":
         return component_verdict  # the component's test speaks for all its groups
-    if rules.significant(adjusted, ALPHA_LOCATE):
+    if rules.significant(adjusted, ALPHA_LOCATE) or all(rules.within_conversion(m) for m in members):
         return "derived"
     if rules.significant(log_p, ALPHA_SOME):
         return "inconclusive"
