@@ -4,7 +4,9 @@ Each layer of a component (and its embeddings, head and norms as groups) is test
 coordinate tests of its tensors (size-weighted Stouffer) and its unit matchings, Cauchy-combined,
 then Holm-adjusted across the component's groups. A group of a derived component is derived when
 its own test passes ``ALPHA_LOCATE``; it is independent when its test could have seen a correlation
-as strong as the component's typical one and did not; otherwise it is inconclusive. Only an identical component has identical groups. Groups of a
+as strong as the component's typical one and did not; otherwise it is inconclusive. A group equal within conversion error is identical in a plain
+copy (kind ``copied``: some tensors merely not comparable) and derived in a component changed otherwise
+(rows cut, layers remapped). Groups of a
 component that is not derived take the component's verdict: the component-level rules (spread,
 power, blind spots) decide whether anything is derived, and the component's test speaks for all. Shares of the suspect's parameters are summed from the groups, never from the
 component as a whole.
@@ -43,6 +45,7 @@ def provenance(
     matchings: Sequence[units.Matching],
     component_verdict: str,
     total_params: int,
+    kind: str | None = None,
 ) -> list[ProvenanceGroup]:
     """One record per group, in layer order (groups without a layer last)."""
     groups: dict[tuple[str, int | None], list[MeasuredPair]] = defaultdict(list)
@@ -62,7 +65,7 @@ def provenance(
             ProvenanceGroup(
                 group=key[0],
                 layers=[key[1]] if key[1] is not None else [],
-                verdict=_group_verdict(members, log_p, adj, component_verdict, typical, len(keys)),
+                verdict=_group_verdict(members, log_p, adj, component_verdict, typical, len(keys), kind),
                 params=params,
                 share=params / total_params if total_params else 0.0,
                 pearson=statistics.median(m.pearson for m in members),
@@ -92,12 +95,15 @@ def _group_verdict(
     component_verdict: str,
     typical_r: float,
     family: int,
+    kind: str | None,
 ) -> str:
-    # A group of a derived component is never 'identical' on its own: the component was changed
-    # (rows cut, layers remapped, some tensors edited), and the shares must not say otherwise.
     if component_verdict != "derived":
         return component_verdict  # the component's test speaks for all its groups
-    if rules.significant(adjusted, ALPHA_LOCATE) or all(rules.within_conversion(m) for m in members):
+    if all(rules.within_conversion(m) for m in members):
+        # Equal within conversion error: identical only in a plain copy of what could be compared;
+        # in a component changed otherwise (rows cut, layers remapped) the group is derived.
+        return "identical" if kind == "copied" else "derived"
+    if rules.significant(adjusted, ALPHA_LOCATE):
         return "derived"
     if rules.significant(log_p, ALPHA_SOME):
         return "inconclusive"

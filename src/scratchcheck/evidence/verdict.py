@@ -142,7 +142,9 @@ def assess(
                 kind=structural or rules.kind(rows, matchings, matrices, not_comparable, suspect, reference),
                 blind_spots=seen_through(blind_spots(comp.name, suspect, reference), alignment),
                 fixed_params=sum(
-                    suspect.checkpoint.info(n).numel for n, _ in alignment.excluded if n in comp.tensors
+                    suspect.checkpoint.info(n).numel
+                    for n, _ in alignment.excluded
+                    if n in comp.tensors and _computed(suspect.checkpoint.info(n).dtype)
                 ),
             )
         )
@@ -190,7 +192,7 @@ def finalize(
                     a.spread.log_p + holm_shift, a.spread.left_out, a.spread.share, spread_ok
                 )
             )
-        groups = provenance(a.rows, a.matchings, verdict, suspect_params)
+        groups = provenance(a.rows, a.matchings, verdict, suspect_params, kind)
         comp = replace(
             a.draft,
             verdict=verdict,
@@ -304,6 +306,12 @@ def _warnings(comp: ComponentComparison, a: Assessment) -> list[str]:
     if comp.blind_spots and comp.verdict == "inconclusive":
         out.append(f"{where}: not called independent: " + "; ".join(comp.blind_spots) + ".")
     return out
+
+
+def _computed(dtype: str) -> bool:
+    """Float tensors set aside are computed tables (a share of their own); integer and boolean ones
+    (indices, masks, or a mask where the reference has a weight) stay 'not compared'."""
+    return not dtype.upper().startswith(("I", "U", "BOOL"))
 
 
 def _p_text(log_p: float) -> str:
