@@ -10,6 +10,8 @@ that is the suspect's own embedding matrix with its columns rescaled, where the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..arch import ModelLayout
@@ -18,28 +20,41 @@ from ..arch import ModelLayout
 _RESIDUAL_KINDS = {"language_model", "embeddings", "head", "other"}
 
 
-def blind_spots(component: str, suspect: ModelLayout, reference: ModelLayout) -> list[str]:
+@dataclass(frozen=True)
+class ModelSigns:
+    """What the checks read once per suspect/reference pair, whatever the component."""
+
+    reference_gains_all_ones: bool
+    rescaled_head: bool  # the suspect's head is its embeddings rescaled, where the reference ties them
+
+
+def model_signs(suspect: ModelLayout, reference: ModelLayout) -> ModelSigns:
+    r_norms = [e for e in reference.entries if _is_gain(e.role)]
+    s_head, s_embed = _role(suspect, "head.weight"), _role(suspect, "embed.weight")
+    tied_reference = _role(reference, "head.weight") is None and _role(reference, "embed.weight") is not None
+    return ModelSigns(
+        reference_gains_all_ones=not r_norms or all(_all_ones(e.view) for e in r_norms),
+        rescaled_head=tied_reference
+        and s_head is not None
+        and s_embed is not None
+        and _rescaled_copy(s_head, s_embed),
+    )
+
+
+def blind_spots(component: str, suspect: ModelLayout, signs: ModelSigns) -> list[str]:
     """Reasons why an 'independent' verdict for ``component`` could not be defended."""
     if suspect.kind_of(component) not in _RESIDUAL_KINDS:
         return []
     out = []
     s_norms = [e for e in suspect.entries if e.component == component and _is_gain(e.role)]
     folded = [e for e in s_norms if _all_ones(e.view)]
-    r_norms = [e for e in reference.entries if _is_gain(e.role)]
-    if (
-        len(folded) >= 2
-        and len(folded) == len(s_norms)
-        and r_norms
-        and not all(_all_ones(e.view) for e in r_norms)
-    ):
+    if len(folded) >= 2 and len(folded) == len(s_norms) and not signs.reference_gains_all_ones:
         out.append(
             f"all {len(folded)} norm gains of the suspect are exactly 1.0 where the reference's are not: gains "
             "folded into the next layers allow a rotation of the residual stream, which the coordinate and "
             "unit-matching tests cannot see"
         )
-    s_head, s_embed = _role(suspect, "head.weight"), _role(suspect, "embed.weight")
-    tied_reference = _role(reference, "head.weight") is None and _role(reference, "embed.weight") is not None
-    if tied_reference and s_head is not None and s_embed is not None and _rescaled_copy(s_head, s_embed):
+    if signs.rescaled_head:
         out.append(
             "the suspect's output head is its own token embedding matrix with rescaled columns, where the "
             "reference ties the two: a final norm folded into a tied head, a sign of a function-preserving "

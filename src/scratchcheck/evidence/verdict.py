@@ -21,7 +21,7 @@ from ..align import Alignment
 from ..arch import ModelLayout
 from ..results import ComponentComparison, TestResult
 from . import rules, stats, testresults, units
-from .blindspots import blind_spots
+from .blindspots import blind_spots, model_signs
 from .layerpaths import layer_map_result
 from .measured import MeasuredPair
 from .provenance import component_shares, provenance, provenance_text
@@ -67,6 +67,7 @@ def assess(
 ) -> list[Assessment]:
     """Every test for every (chosen) suspect component against this reference (before Holm)."""
     total = sum(c.params for c in suspect.components) or 1
+    signs = model_signs(suspect, reference)  # read once, not once per component
     out = []
     for comp in suspect.components:
         if chosen is not None and comp.name not in chosen:
@@ -140,7 +141,7 @@ def assess(
                 extra_tests=max(0, len(log_ps) - 1),
                 corr_weight=tests[0].detail["corr_weight"] if rows else 1.0,
                 kind=structural or rules.kind(rows, matchings, matrices, not_comparable, suspect, reference),
-                blind_spots=seen_through(blind_spots(comp.name, suspect, reference), alignment),
+                blind_spots=seen_through(blind_spots(comp.name, suspect, signs), alignment),
                 fixed_params=sum(
                     suspect.checkpoint.info(n).numel
                     for n, _ in alignment.excluded
