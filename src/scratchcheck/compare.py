@@ -50,8 +50,12 @@ def compare(
     component: str | None = None,
     progress: Progress | None = None,
     allow_network: bool = False,
+    untested: int = 0,
 ) -> ComparisonReport:
-    """Compare a suspect checkpoint with one or more references, component by component."""
+    """Compare a suspect checkpoint with one or more references, component by component.
+
+    ``untested``: tests of the same family that were not run (a registry's entries that share no
+    tensor shape with the suspect); they raise the multiple-testing bar as tests with p = 1."""
     with ExitStack() as stack:
         opened = [_open(source, stack, allow_network) for source in [suspect, *references]]
         sampled = sampled_sides(opened)
@@ -82,7 +86,7 @@ def compare(
             assessments.extend(assess(s_layout, r_layout, alignment, measured, name, chosen))
         # Multiple-testing control spans every component and reference, so verdicts come last.
         suspect_params = sum(c.params for c in s_layout.components)
-        candidates, warnings = finalize(assessments, suspect_params)
+        candidates, warnings = finalize(assessments, suspect_params, untested)
         candidates = annotate_merges(candidates, alignments)  # derived from two references: a merge?
         components = best_per_component(candidates)
         shares = share_by_verdict(components, suspect_params)

@@ -16,6 +16,8 @@ SCHEMA = "scratchcheck.compare/1.1"
 VERDICTS = ("identical", "derived", "inconclusive", "independent", "not_comparable")
 # What each parameter of the suspect is, in the shares: a group's verdict, not compared at all, or
 # fixed (a computed table or constant recognised as not learned: neither original nor borrowed).
+# A reference that is a registry entry is named by this prefix and its registry name.
+REGISTRY_PREFIX = "registry:"
 SHARE_KEYS = ("identical", "derived", "inconclusive", "independent", "not_compared", "fixed")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import __version__
+from ..registry.against import RegistrySearch
 from ..results import ComparisonReport
 from . import channels, weights
 from .declarations import Declarations
@@ -23,8 +24,9 @@ EVALUATORS: dict[RuleType, Evaluator] = {
 }
 
 
-def audit(report: ComparisonReport, policy: Policy) -> AuditResult:
-    """PASS, FAIL or UNDETERMINED for each rule of ``policy`` on ``report``, and overall."""
+def audit(report: ComparisonReport, policy: Policy, registry: RegistrySearch | None = None) -> AuditResult:
+    """PASS, FAIL or UNDETERMINED for each rule of ``policy`` on ``report``, and overall;
+    ``registry``: the registry ``report`` compared the suspect with (``compare_with_registry``)."""
     declarations = Declarations(policy.allows, report.suspect.path, report.metadata)
     results = []
     for rule in policy.rules:
@@ -48,6 +50,7 @@ def audit(report: ComparisonReport, policy: Policy) -> AuditResult:
         comparison_verdict=report.verdict,
         share_by_verdict=weights.share_by_verdict(report),
         version=__version__,
+        registry=registry,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..registry.against import RegistrySearch
 from ..results import to_jsonable
 
 AUDIT_SCHEMA = "scratchcheck.audit/1"
@@ -80,6 +81,7 @@ class AuditResult:
     comparison_verdict: str  # the comparison's overall verdict, for context
     share_by_verdict: dict[str, float] = field(default_factory=dict)
     version: str = ""
+    registry: RegistrySearch | None = None  # set when audited against a registry
 
     @property
     def exit_code(self) -> int:

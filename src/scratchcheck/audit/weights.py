@@ -34,6 +34,14 @@ def original(
     rule: Rule, report: ComparisonReport, declarations: Declarations
 ) -> tuple[Outcome, str, list[Evidence]]:
     """Each component in scope independent of every reference (or a declared borrowing, if allowed)."""
+    if not report.components and report.suspect.components:
+        # No reference at all (a registry none of whose entries shares a tensor shape with it).
+        note = "no reference could be compared with the suspect: nothing shows it original or not"
+        return (
+            Outcome.UNDETERMINED,
+            "nothing could be compared",
+            [Evidence("model", Outcome.UNDETERMINED, note)],
+        )
     chosen = [c for c in report.components if in_scope(rule, c)]
     compared_any = any(c.params_compared for c in report.components)
     evidence = [_originality(rule, report, c, declarations, compared_any) for c in chosen]

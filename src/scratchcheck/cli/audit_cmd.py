@@ -1,4 +1,4 @@
-"""``scratchcheck audit SUSPECT --against REF...``: PASS / FAIL / UNDETERMINED per rule of a policy.
+"""``scratchcheck audit SUSPECT --against REF... | --registry [PATH]``: PASS / FAIL / UNDETERMINED per rule of a policy.
 
 The exit status gates a release pipeline: 0 pass, 1 fail, 3 undetermined, 2 bad input.
 """
@@ -13,6 +13,7 @@ import click
 from ..errors import UsageError
 from .compare_cmd import write_staged
 from .options import check_output_paths, console, network_option
+from .registry_cmd import open_registry
 
 _OUT = click.Path(dir_okay=False, path_type=Path)
 
@@ -32,7 +33,7 @@ _OUT = click.Path(dir_okay=False, path_type=Path)
     flag_value="",
     default=None,
     metavar="[PATH]",
-    help="Audit against every model in a fingerprint registry (not available yet).",
+    help="Audit against every model in a fingerprint registry (default: the user registry).",
 )
 @click.option("--json", "json_path", type=_OUT, help="Write the audit as JSON (schema scratchcheck.audit/1).")
 @click.option("--html", "html_path", type=_OUT, help="Write a self-contained HTML page.")
@@ -54,19 +55,27 @@ def audit_command(
     from ..report.audit_terminal import render_audit
     from ..report.progress import StreamProgress
 
-    if registry is not None:
+    if registry is not None and references:
+        raise UsageError(None, "audit against --against REF or against --registry, not both")
+    if registry is None and not references:
         raise UsageError(
-            None,
-            "--registry is not available yet (the fingerprint registry has not landed); use --against REF",
+            None, "give the models to audit against with --against REF (one or more) or --registry"
         )
-    if not references:
-        raise UsageError(None, "give the models to audit against with --against REF (one or more)")
     rules = load_policy(policy)  # a bad policy fails before any model is read
     check_output_paths(json=json_path, html=html_path, markdown=markdown_path)
     out = console()
+    searched = None
     with StreamProgress(out) as progress:
-        report = compare(suspect, list(references), progress=progress, allow_network=allow_network)
-    result = audit(report, rules)
+        if registry is None:
+            report = compare(suspect, list(references), progress=progress, allow_network=allow_network)
+        else:
+            from ..registry.against import compare_with_registry
+
+            with open_registry(Path(registry) if registry else None, create=False) as store:
+                report, searched = compare_with_registry(
+                    suspect, store, progress=progress, allow_network=allow_network
+                )
+    result = audit(report, rules, searched)
     render_audit(result, out)
     jobs = []
     if json_path is not None:

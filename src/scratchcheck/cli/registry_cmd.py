@@ -18,10 +18,10 @@ registry_option = click.option(
 )
 
 
-def open_registry(path: Path | None):
+def open_registry(path: Path | None, *, create: bool = True):
     from ..registry.store import Registry
 
-    return Registry(path)
+    return Registry(path, create=create)
 
 
 @click.group("registry")

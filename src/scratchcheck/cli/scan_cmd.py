@@ -39,7 +39,7 @@ def scan_command(
 
     check_output_paths(json=json_path, html=html_path, markdown=markdown_path)
     out = console()
-    with open_registry(registry_path) as registry, BatchProgress(out) as progress:
+    with open_registry(registry_path, create=False) as registry, BatchProgress(out) as progress:
         report = scan(suspect, registry, top=top, allow_network=allow_network, progress=progress)
     render_scan(report, out)
     jobs = [

@@ -153,11 +153,15 @@ def assess(
 
 
 def finalize(
-    assessments: Sequence[Assessment], suspect_params: int
+    assessments: Sequence[Assessment], suspect_params: int, untested: int = 0
 ) -> tuple[list[ComponentComparison], list[str]]:
-    """Holm across every component and reference, then the verdict rules; plus the warnings."""
-    adjusted = stats.holm([a.log_p for a in assessments])
-    family = sum(1 for a in assessments if math.isfinite(a.log_p)) or 1
+    """Holm across every component and reference, then the verdict rules; plus the warnings.
+
+    ``untested`` tests belong to the family but were not run (registry entries a filter left out):
+    each counts as p = 1, so the bar rises with them and none of them is ever rejected."""
+    log_ps = [a.log_p for a in assessments]
+    adjusted = stats.holm(log_ps + [0.0] * untested)[: len(log_ps)]
+    family = sum(1 for lp in log_ps if math.isfinite(lp)) + untested or 1
     out, warnings = [], []
     for a, adj in zip(assessments, adjusted, strict=True):
         power = (

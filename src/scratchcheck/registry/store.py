@@ -60,11 +60,17 @@ class Added:
 class Registry:
     """An open registry. Use as a context manager; every method is one atomic step."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+        """Open the registry at ``path`` (default: the user's); ``create=False`` refuses a missing one."""
         self.path = Path(path) if path is not None else default_path()
         self.blobs = self.path.with_name(self.path.name + ".blobs")
         if self.path.exists() and not self.path.is_file():
             raise UsageError(self.path, "is not a file; --registry wants the database file's path")
+        if not create and not self.path.exists():
+            raise NotFoundError(
+                self.path,
+                "no registry here; build one with `scratchcheck index` or `scratchcheck registry add`",
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.blobs.mkdir(exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)

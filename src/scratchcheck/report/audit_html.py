@@ -12,7 +12,11 @@ from .html import _environment
 
 
 def render_audit_html(result: AuditResult) -> str:
-    return _environment().get_template("audit.html.j2").render(a=result, outcome_colours=fmt.OUTCOME_COLOURS)
+    return (
+        _environment()
+        .get_template("audit.html.j2")
+        .render(a=result, outcome_colours=fmt.OUTCOME_COLOURS, registry_searched=fmt.registry_searched)
+    )
 
 
 def write_audit_html(result: AuditResult, path: str | os.PathLike[str]) -> Path:

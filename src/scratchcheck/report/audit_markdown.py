@@ -13,6 +13,11 @@ from .markdown import table
 
 def render_audit_markdown(result: AuditResult) -> str:
     refs = ", ".join(f"`{fmt.model_name(r)}`" for r in result.references)
+    if result.registry is not None:
+        r = result.registry
+        refs = f"the {fmt.registry_searched(r.path, r.entries, r.candidates)}" + (
+            f" ({refs})" if refs else ""
+        )
     out = [
         f"## scratchcheck audit: `{fmt.model_name(result.suspect)}` — **{result.outcome}**",
         "",

@@ -23,8 +23,12 @@ def render_audit(result: AuditResult, console: Console) -> None:
         )
     )
     console.print(Text(f"suspect    {fmt.model_name(result.suspect)}  {result.suspect}"))
-    for ref in result.references:
-        console.print(Text(f"against    {fmt.model_name(ref)}  {ref}"))
+    if result.registry is not None:
+        r = result.registry
+        console.print(Text(f"against    {fmt.registry_searched(r.path, r.entries, r.candidates)}"))
+    else:
+        for ref in result.references:
+            console.print(Text(f"against    {fmt.model_name(ref)}  {ref}"))
     console.print(Text(result.summary))
     console.print()
     width = max((len(r.id) for r in result.rules), default=0)

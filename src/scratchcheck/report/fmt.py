@@ -6,6 +6,8 @@ import math
 import re
 from pathlib import PurePath
 
+from ..results import REGISTRY_PREFIX
+
 VERDICT_COLOURS = {
     "identical": "#8e1b3a",
     "derived": "#c2410c",
@@ -57,9 +59,12 @@ def component_title(name: str, kind: str | None) -> str:
 
 
 def model_name(path: str | None) -> str:
-    """Short display name: ``org/name`` for a Hugging Face cache snapshot, else the last path part."""
+    """Short display name: ``org/name`` for a Hugging Face cache snapshot, ``registry:NAME`` for a
+    registry entry, else the last path part."""
     if not path:
         return "n/a"
+    if path.startswith(REGISTRY_PREFIX):
+        return path
     match = re.search(r"models--([^/\\]+?)--([^/\\]+)", path)
     if match:
         return f"{match.group(1)}/{match.group(2)}"
@@ -128,3 +133,11 @@ def shape(dims: list[int] | None) -> str:
 # Audit outcomes (scratchcheck.audit): the terminal style and the HTML colour of each.
 OUTCOME_STYLES = {"PASS": "bold green", "FAIL": "bold red", "UNDETERMINED": "bold yellow"}
 OUTCOME_COLOURS = {"PASS": "#15803d", "FAIL": "#b91c1c", "UNDETERMINED": "#a16207"}
+
+
+def registry_searched(path: str, entries: int, candidates: int) -> str:
+    """One sentence on a registry compared against: its size, the entries compared, the rest."""
+    return (
+        f"registry {path}: {entries} registered model(s), {candidates} sharing a tensor shape with the "
+        f"suspect and compared; the other {entries - candidates} count as tests with p = 1"
+    )
