@@ -78,8 +78,15 @@ def test_an_older_registry_is_migrated_when_opened(tmp_path):
     with Registry(path) as reg:
         assert reg.schema_version() == SCHEMA_VERSION > 1
         assert reg.get("old").added == "then" and reg.shapes("old") == set()
-        reg.add([b"new"], name="new", shapes=["4x8"])
+        reg.add([b"new"], name="new", shapes=["4x8"], sketches={"coord 4x8": ("a/b/0/None", b"\0\0")})
         assert [e.name for e in reg.sharing_shapes(["4x8", "2x2"])] == ["new"]
+        # the old entry has no screen sketches yet: the next scan computes them (scan.sketch_missing)
+        assert [e.name for e in reg.unsketched()] == ["old"]
+        assert list(reg.sketches_sharing(["coord 4x8", "coord 2x2"])) == [
+            ("new", "coord 4x8", "a/b/0/None", b"\0\0")
+        ]
+        reg.remove("new")
+        assert list(reg.sketches_sharing(["coord 4x8"])) == []
 
 
 def test_a_newer_schema_or_a_non_database_is_refused(tmp_path):

@@ -140,13 +140,23 @@ def validate_header(header: object, path: str | Path) -> None:
     if not isinstance(header, dict):
         raise FormatError(path, "the fingerprint header is not a JSON object")
     _check_version(header.get("schema"), path)
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_header_validator().iter_errors(header))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "header"
+        raise FormatError(path, f"fingerprint header: {where}: {error.message}".splitlines()[0][:300])
+
+
+@cache
+def _header_validator() -> Any:
+    """The header schema's validator, built once: checking the schema itself costs more than a header."""
     import jsonschema
 
-    try:
-        jsonschema.validate(header, header_schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "header"
-        raise FormatError(path, f"fingerprint header: {where}: {exc.message}".splitlines()[0][:300]) from None
+    schema = header_schema()
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
 
 
 class FingerprintFile(TensorFile):

@@ -13,7 +13,7 @@ import hashlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,7 @@ class Registry:
         source_key: str | None = None,
         parents: Iterable[str] = (),
         shapes: Iterable[str] = (),
+        sketches: Mapping[str, tuple[str, bytes]] | None = None,
         model_hash: str | None = None,
         added: str | None = None,
     ) -> Added:
@@ -162,7 +163,8 @@ class Registry:
         The same content already registered under any name (the same file, or a fingerprint of the
         same weights: ``model_hash``) is not added again: the existing entry comes back with
         ``created=False``. A name already taken by other content is a ``UsageError``. ``added`` keeps
-        an entry's original date (bundles); by default it is now.
+        an entry's original date (bundles); by default it is now. ``sketches``: the screen's, by key
+        (``screen.Block.encode``); without them the entry is sketched at the next scan.
         """
         tmp, content_hash, size = self._write_temp(chunks)
         try:
@@ -207,6 +209,8 @@ class Registry:
                 db.executemany(
                     "INSERT OR IGNORE INTO shapes (key, name) VALUES (?, ?)", [(k, name) for k in shapes]
                 )
+                if sketches is not None:
+                    self._store_sketches(name, sketches)
                 if source:
                     db.execute("DELETE FROM failures WHERE source = ?", (source,))
         finally:
@@ -243,6 +247,19 @@ class Registry:
             Path(tmp).unlink(missing_ok=True)
             raise
         return Path(tmp), digest.hexdigest(), size
+
+    def _store_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO sketches (key, name, labels, data) VALUES (?, ?, ?, ?)",
+            [(key, name, labels, data) for key, (labels, data) in sketches.items()],
+        )
+        self._db.execute("UPDATE entries SET sketched = 1 WHERE name = ?", (name,))
+
+    def set_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
+        """Store the screen's sketches of an entry registered without them."""
+        with self._write():
+            if self.find_name(name) is not None:
+                self._store_sketches(name, sketches)
 
     def remove(self, name: str) -> Entry:
         """Take ``name`` out of the registry, with its fingerprint file (content is never shared by two entries)."""
@@ -293,6 +310,19 @@ class Registry:
         self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(k,) for k in keys])
         return list(
             self._entries("name IN (SELECT DISTINCT name FROM shapes JOIN wanted USING (key)) ORDER BY name")
+        )
+
+    def unsketched(self) -> list[Entry]:
+        """Entries without the screen's sketches (registered before schema 3, or without them)."""
+        return list(self._entries("sketched = 0 ORDER BY name"))
+
+    def sketches_sharing(self, keys: Iterable[str]) -> Iterator[tuple[str, str, str, bytes]]:
+        """(name, key, labels, data) of every stored sketch block with one of ``keys``, by key."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_sketch (key TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted_sketch")
+        self._db.executemany("INSERT OR IGNORE INTO wanted_sketch VALUES (?)", [(k,) for k in keys])
+        yield from self._db.execute(
+            "SELECT name, key, labels, data FROM sketches JOIN wanted_sketch USING (key) ORDER BY key"
         )
 
     def count(self) -> int:
