@@ -54,7 +54,9 @@ def compare_with_registry(
         candidates = registry.sharing_shapes(shape_keys(fingerprinted))
         references = [
             stack.enter_context(
-                as_checkpoint(read(registry.fingerprint_path(e)), Path(REGISTRY_PREFIX + e.name))
+                as_checkpoint(
+                    read(registry.fingerprint_path(e), trusted=True), Path(REGISTRY_PREFIX + e.name)
+                )
             )
             for e in candidates
         ]
