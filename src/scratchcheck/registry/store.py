@@ -3,16 +3,19 @@
 Fingerprints live as files named by their SHA-256 in ``<registry>.blobs/`` because a fingerprint is
 opened as a memory-mapped checkpoint, and a file can be mapped where a BLOB cannot. An add writes the
 file first (temporary name, fsync, rename to its hash) and then the rows in one transaction, so a
-crash at any point leaves either the whole entry or none of it (at worst a file no entry names).
-Many processes may add at once: each write is a ``BEGIN IMMEDIATE`` transaction and waits its turn.
+crash at any point leaves either the whole entry or none of it (at worst a file no entry names,
+which ``clean_orphans`` removes). Many processes may add at once: each write is a ``BEGIN
+IMMEDIATE`` transaction and waits its turn.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +26,11 @@ from ..errors import FormatError, NotFoundError, UnsupportedError, UsageError
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _CHUNK = 1 << 20
+_TEMP_PREFIX, _TEMP_SUFFIX = ".adding.", ".partial"
 _BUSY_TIMEOUT_MS = 60_000
+# A temporary file is left from a killed add when no process holds its lock and it is older than
+# this: the age covers the instant between creating the file and locking it.
+ORPHAN_AGE_S = 60.0
 
 
 def default_path() -> Path:
@@ -166,7 +173,7 @@ class Registry:
         an entry's original date (bundles); by default it is now. ``sketches``: the screen's, by key
         (``screen.Block.encode``); without them the entry is sketched at the next scan.
         """
-        tmp, content_hash, size = self._write_temp(chunks)
+        tmp, content_hash, size, lock = self._write_temp(chunks)
         try:
             with self._write() as db:
                 existing = self.find(content_hash, model_hash)
@@ -215,6 +222,7 @@ class Registry:
                     db.execute("DELETE FROM failures WHERE source = ?", (source,))
         finally:
             tmp.unlink(missing_ok=True)
+            os.close(lock)
         entry = Entry(
             name,
             content_hash,
@@ -230,11 +238,14 @@ class Registry:
         )
         return Added(entry, created=True)
 
-    def _write_temp(self, chunks: Iterable[bytes]) -> tuple[Path, str, int]:
-        """The bytes in a synced temporary file of the blob folder, with their SHA-256 and size."""
+    def _write_temp(self, chunks: Iterable[bytes]) -> tuple[Path, str, int, int]:
+        """The bytes in a synced temporary file of the blob folder, with their SHA-256 and size, and
+        a descriptor holding the file's lock until the add is over (its writer is alive)."""
         digest = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(prefix=".adding.", suffix=".partial", dir=self.blobs)
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.blobs)
+        lock = os.open(tmp, os.O_RDONLY)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
@@ -245,8 +256,27 @@ class Registry:
                 os.fsync(handle.fileno())
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            os.close(lock)
             raise
-        return Path(tmp), digest.hexdigest(), size
+        return Path(tmp), digest.hexdigest(), size, lock
+
+    def clean_orphans(self) -> list[Path]:
+        """Delete what killed adds left in the blob folder: fingerprint files no entry names, and
+        temporary files whose writer is gone. Under the write lock, so that no add is between
+        renaming its file into place and committing its row; a temporary file is an add still
+        writing while its lock is held (or it is younger than ``ORPHAN_AGE_S``)."""
+        removed = []
+        with self._write() as db:
+            named = {h for (h,) in db.execute("SELECT content_hash FROM entries")}
+            for blob in self.blobs.glob("*/*.scfp"):
+                if blob.stem not in named:
+                    blob.unlink(missing_ok=True)
+                    removed.append(blob)
+            for tmp in self.blobs.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+                if _abandoned(tmp):
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+        return removed
 
     def _store_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
         self._db.executemany(
@@ -369,6 +399,23 @@ class Registry:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Whether no live add is writing ``tmp``: old enough, and its lock free."""
+    try:
+        if time.time() - tmp.stat().st_mtime < ORPHAN_AGE_S:
+            return False
+        fd = os.open(tmp, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # its add finished meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:
