@@ -53,6 +53,7 @@ MIN_VALUES = 8  # a sketch of fewer values says too little to keep (its Fisher z
 MAX_GRAM = 1024  # Gram matrices of longer axes are not built (only whole-stored small tensors have them)
 _MAX_R = 1.0 - 1e-7  # an exact copy's Pearson of 1 would give an infinite z
 STATISTICS = 2  # max and aligned
+_BATCH = 1024  # entries scored together per key
 
 
 @dataclass(frozen=True)
@@ -194,10 +195,12 @@ def screen(suspect: dict[str, Block], rows: Iterable[tuple[str, str, str, bytes]
 
 
 def _by_key(rows: Iterable[tuple[str, str, str, bytes]]) -> Iterator[tuple[str, list[str], list[Block]]]:
-    """The stored rows grouped by key (they come ordered by key)."""
+    """The stored rows grouped by key (they come ordered by key), at most ``_BATCH`` entries at a
+    time: a key that thousands of entries share (one architecture's norm vectors) is not all read
+    into memory at once."""
     key, names, blocks = None, [], []
     for name, row_key, labels, data in rows:
-        if row_key != key and names:
+        if names and (row_key != key or len(names) == _BATCH):
             yield key, names, blocks
             names, blocks = [], []
         key = row_key
