@@ -12,8 +12,9 @@ entry's screen sketches are computed from its own fingerprint (two worker proces
   2. the registry's size on disk (database + fingerprint files);
   3. for three suspects, each fingerprinted first (fine-tunes of one base): the whole scan of the
      registry (filter, screen, full test of what the screen kept), the first in the process apart
-     (it pays for importing scipy.stats), and the shape filter and the screen alone, with the
-     number of entries each stage keeps;
+     (it pays for importing the rest of compare), and the shape filter and the screen alone, with
+     the number of entries each stage keeps (``--scan-only`` repeats this part on a registry a
+     previous run built);
   4. peak RSS of the process (VmHWM).
 
     python bench/scan.py --workdir bench/_scan --entries 10000 --archs 40 --same-arch 5
@@ -95,6 +96,34 @@ def make_entry(work: Path, n: int, arch: int) -> tuple[bytes, dict[str, tuple[st
         staging.unlink()
 
 
+def build(work: Path, entries: int, archs: int, same_arch: int, workers: int) -> list[float]:
+    """The registry at ``work`` and the suspects beside it; the time of each add."""
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "models").mkdir(parents=True)
+    bases, keys = [], []
+    for i in range(archs):
+        arch = architecture(i)
+        model = S.save(S.llama_decoder(i, **arch), work / "models" / f"arch{i}", S.llama_config(**arch))
+        bases.append(fingerprint(model, work / f"arch{i}.scfp"))
+        with open_fingerprint(work / f"arch{i}.scfp") as opened:
+            keys.append(sorted(shape_keys(opened)))
+    # The suspects: fine-tunes of architecture 0's base (each fingerprinted before its clock starts).
+    arch0 = architecture(0)
+    for seed in range(SUSPECTS):
+        fine_tuned = S.fine_tune(S.llama_decoder(0, **arch0), 0.1, seed=seed)
+        S.save(fine_tuned, work / f"suspect{seed}", S.llama_config(**arch0))
+    chosen = [0 if n < same_arch else 1 + n % (archs - 1) for n in range(entries)]
+    add_times = []
+    with Registry(work / "registry.sqlite") as registry, ProcessPoolExecutor(workers) as pool:
+        made = pool.map(make_entry, [work] * entries, range(entries), chosen, chunksize=8)
+        for n, (i, (data, sketches)) in enumerate(zip(chosen, made, strict=True)):
+            meta = {"name": f"m{n:05d}-arch{i}", "params": bases[i].header["params"], "shapes": keys[i]}
+            t = time.perf_counter()
+            registry.add([data], sketches=sketches, **meta)
+            add_times.append(time.perf_counter() - t)
+    return add_times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,48 +133,22 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=40)
     parser.add_argument("--same-arch", type=int, default=5, help="entries of the suspect's architecture")
     parser.add_argument("--workers", type=int, default=2, help="processes making the entries")
+    parser.add_argument(
+        "--scan-only", action="store_true", help="scan the registry a previous run left in --workdir"
+    )
     args = parser.parse_args()
-    shutil.rmtree(args.workdir, ignore_errors=True)
     work = args.workdir
-    (work / "models").mkdir(parents=True)
-
-    bases, keys = [], []
-    for i in range(args.archs):
-        arch = architecture(i)
-        model = S.save(S.llama_decoder(i, **arch), work / "models" / f"arch{i}", S.llama_config(**arch))
-        fp = fingerprint(model, work / f"arch{i}.scfp")
-        with open_fingerprint(work / f"arch{i}.scfp") as opened:
-            keys.append(sorted(shape_keys(opened)))
-        bases.append(fp)
-
-    # The suspects: fine-tunes of architecture 0's base, each fingerprinted before its clock starts.
-    arch0 = architecture(0)
-    suspects = [
-        S.save(
-            S.fine_tune(S.llama_decoder(0, **arch0), 0.1, seed=seed),
-            work / f"suspect{seed}",
-            S.llama_config(**arch0),
-        )
-        for seed in range(SUSPECTS)
-    ]
-
-    big = Registry(work / "registry.sqlite")
-    archs = [0 if n < args.same_arch else 1 + n % (args.archs - 1) for n in range(args.entries)]
-    add_times = []
-    with ProcessPoolExecutor(args.workers) as pool:
-        made = pool.map(make_entry, [work] * args.entries, range(args.entries), archs, chunksize=8)
-        for n, (i, (data, sketches)) in enumerate(zip(archs, made, strict=True)):
-            meta = {"name": f"m{n:05d}-arch{i}", "params": bases[i].header["params"], "shapes": keys[i]}
-            t = time.perf_counter()
-            big.add([data], sketches=sketches, **meta)
-            add_times.append(time.perf_counter() - t)
+    add_times = (
+        None if args.scan_only else build(work, args.entries, args.archs, args.same_arch, args.workers)
+    )
+    big = Registry(work / "registry.sqlite", create=False)
     disk = (work / "registry.sqlite").stat().st_size + sum(
         p.stat().st_size for p in (work / "registry.sqlite.blobs").rglob("*") if p.is_file()
     )
     database = (work / "registry.sqlite").stat().st_size
     scan_s, found = [], []
-    for n, suspect in enumerate(suspects):
-        with open_model(suspect) as model, sampled_copy(model) as fp:
+    for n in range(SUSPECTS):
+        with open_model(work / f"suspect{n}") as model, sampled_copy(model) as fp:
             if n == 1:  # the stages alone, once the process has imported what a scan needs
                 t = time.perf_counter()
                 candidates = big.sharing_shapes(shape_keys(fp))
@@ -160,10 +163,12 @@ def main() -> None:
         lead = next(c for c in report.components if c.component == "language_model")
         found.append(f"{lead.sources[0].entry if lead.sources else None} ({lead.verdict})")
     tested = max(c.compared for c in report.components)
-    print(f"entries                      {big.count()} ({args.archs} architectures)")
-    print(
-        f"add 1,000 entries            {sum(add_times[:1000]):.2f} s (store only: fingerprints and sketches made)"
-    )
+    print(f"entries                      {big.count()}")
+    if add_times is not None:
+        print(
+            f"add 1,000 entries            {sum(add_times[:1000]):.2f} s (store only: fingerprints and"
+            " sketches made)"
+        )
     print(
         f"registry on disk             {disk / 2**20:.1f} MiB ({disk / big.count() / 1024:.0f} KiB per entry;"
         f" database {database / 2**20:.0f} MiB)"
@@ -175,8 +180,8 @@ def main() -> None:
         f"stage 2, screen              {screen_s * 1000:.0f} ms: {len(candidates)} -> {len(kept)} kept {kept}"
     )
     print(
-        f"whole scan, first suspect    {scan_s[0]:.2f} s (this process's first: imports scipy.stats and the"
-        " rest of compare)"
+        f"whole scan, first suspect    {scan_s[0]:.2f} s (this process's first: it imports the rest of"
+        " compare)"
     )
     print(
         f"whole scan, next suspects    {', '.join(f'{x:.2f}' for x in scan_s[1:])} s (filter, screen, full"
