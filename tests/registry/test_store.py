@@ -68,7 +68,7 @@ def test_wal_schema_version_and_reopening(tmp_path):
         assert reg.get("x").size == 1
 
 
-def test_an_older_registry_is_migrated_when_opened(tmp_path):
+def test_an_older_registry_is_migrated_when_opened(tmp_path, monkeypatch):
     path = tmp_path / "reg.sqlite"
     db = sqlite3.connect(path)
     for statement in MIGRATIONS[0][1]:  # a registry made before the scan's shape index existed
@@ -87,8 +87,14 @@ def test_an_older_registry_is_migrated_when_opened(tmp_path):
         assert list(reg.sketches_sharing(["coord 4x8", "coord 2x2"])) == [
             ("new", "coord 4x8", "a/b/0/None", b"\0\0")
         ]
+        # sketches made another way (a newer scratchcheck) are replaced, not mixed
+        monkeypatch.setattr(store, "SKETCH_VERSION", store.SKETCH_VERSION + 1)
+        assert [e.name for e in reg.unsketched()] == ["new", "old"]
+        reg.set_sketches("new", {"coord 2x2": ("a/b/0/None", b"\1\1")})
+        assert [e.name for e in reg.unsketched()] == ["old"]
+        assert [row[:2] for row in reg.sketches_sharing(["coord 4x8", "coord 2x2"])] == [("new", "coord 2x2")]
         reg.remove("new")
-        assert list(reg.sketches_sharing(["coord 4x8"])) == []
+        assert list(reg.sketches_sharing(["coord 2x2"])) == []
 
 
 def test_a_newer_schema_or_a_non_database_is_refused(tmp_path):

@@ -39,14 +39,15 @@ from ..arch import layout
 from ..fingerprint.format import FingerprintCheckpoint
 from ..io import Checkpoint
 
-# The full test calls a registered model a source at 1e-6 over components x entries (1e-10 per
-# test in a registry of 10,000); its spread rule asks that the evidence survive leaving out the
+# The full test calls a registered model a source at 1e-6 over components x entries (3e-11 per
+# test in a registry of 10,000 with three components); its spread rule asks that the evidence survive leaving out the
 # strongest tensors. The screen needs only 1e-3 per entry, seven orders of magnitude more lenient,
 # and lets through about one unrelated entry in a thousand (each costing one full test).
 SCREEN_ALPHA = 1e-3
 # Values per sketch. Coordinates keep many: a weak relation spread over a tensor shows in them
 # alone, and detectable_r (what "no known source" reports) is read from them. A Gram correlates
 # like r^2 where the weights correlate like r, so it only has to see strong disguised relations.
+# Changing either (or the keys, or sample_index) means raising schema.SKETCH_VERSION.
 COORD_SAMPLE = 2048
 GRAM_SAMPLE = 256
 MIN_VALUES = 8  # a sketch of fewer values says too little to keep (its Fisher z needs n > 3)

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import FormatError, NotFoundError, UnsupportedError, UsageError
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATIONS, SCHEMA_VERSION, SKETCH_VERSION
 
 _CHUNK = 1 << 20
 _TEMP_PREFIX, _TEMP_SUFFIX = ".adding.", ".partial"
@@ -279,11 +279,12 @@ class Registry:
         return removed
 
     def _store_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
+        self._db.execute("DELETE FROM sketches WHERE name = ?", (name,))
         self._db.executemany(
             "INSERT OR REPLACE INTO sketches (key, name, labels, data) VALUES (?, ?, ?, ?)",
             [(key, name, labels, data) for key, (labels, data) in sketches.items()],
         )
-        self._db.execute("UPDATE entries SET sketched = 1 WHERE name = ?", (name,))
+        self._db.execute("UPDATE entries SET sketched = ? WHERE name = ?", (SKETCH_VERSION, name))
 
     def set_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
         """Store the screen's sketches of an entry registered without them."""
@@ -343,8 +344,9 @@ class Registry:
         )
 
     def unsketched(self) -> list[Entry]:
-        """Entries without the screen's sketches (registered before schema 3, or without them)."""
-        return list(self._entries("sketched = 0 ORDER BY name"))
+        """Entries without the screen's current sketches (registered before schema 3 or without
+        them, or sketched by a scratchcheck that made them differently)."""
+        return list(self._entries(f"sketched != {SKETCH_VERSION} ORDER BY name"))
 
     def sketches_sharing(self, keys: Iterable[str]) -> Iterator[tuple[str, str, str, bytes]]:
         """(name, key, labels, data) of every stored sketch block with one of ``keys``, by key."""
