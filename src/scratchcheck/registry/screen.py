@@ -41,9 +41,9 @@ from ..io import Checkpoint
 
 # The full test calls a registered model a source at 1e-6 over components x entries (3e-11 per
 # test in a registry of 10,000 with three components); its spread rule asks that the evidence survive leaving out the
-# strongest tensors. The screen needs only 1e-3 per entry, seven orders of magnitude more lenient,
-# and lets through about one unrelated entry in a thousand (each costing one full test).
-SCREEN_ALPHA = 1e-3
+# strongest tensors. The screen needs only 1e-4 per entry, six orders of magnitude more lenient,
+# and lets through about one unrelated entry in ten thousand (each costing one full test).
+SCREEN_ALPHA = 1e-4
 # Values per sketch. Coordinates keep many: a weak relation spread over a tensor shows in them
 # alone, and detectable_r (what "no known source" reports) is read from them. A Gram correlates
 # like r^2 where the weights correlate like r, so it only has to see strong disguised relations.
@@ -65,12 +65,8 @@ class Block:
     units: np.ndarray  # (rows, values) float16
 
     def encode(self) -> tuple[str, bytes]:
+        """The stored form: labels joined by newlines, unit values as little-endian float16."""
         return "\n".join(self.labels), self.units.astype("<f2").tobytes()
-
-    @classmethod
-    def decode(cls, labels: str, data: bytes) -> Block:
-        names = labels.split("\n")
-        return cls(names, np.frombuffer(data, dtype="<f2").reshape(len(names), -1))
 
 
 def sketch_model(checkpoint: Checkpoint) -> dict[str, Block]:
@@ -161,54 +157,91 @@ def screen(suspect: dict[str, Block], rows: Iterable[tuple[str, str, str, bytes]
     screened against the suspect's blocks; strongest first."""
     from scipy.special import log_ndtr
 
-    best: dict[str, float] = {}
-    pairs: dict[str, int] = {}
-    z_sum: dict[str, float] = {}
-    z_count: dict[str, int] = {}
-    for key, names, blocks in _by_key(rows):
+    ids: dict[str, int] = {}
+    places = _Places(suspect)
+    # per batch: entry ids, strongest |z|, pairs, aligned z sum and count (one value per entry)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for key, names, sizes, texts, theirs in _batches(rows, suspect):
         mine = suspect[key]
-        theirs = np.concatenate([b.units for b in blocks]).astype(np.float32)
-        owner = np.repeat(np.arange(len(names)), [len(b.labels) for b in blocks])
-        r = np.clip(mine.units.astype(np.float32) @ theirs.T, -_MAX_R, _MAX_R)
-        z = np.arctanh(r) * math.sqrt(mine.units.shape[1] - 3)
+        entry = np.array([ids.setdefault(name, len(ids)) for name in names])
+        owner = np.repeat(np.arange(len(names)), sizes)
+        r = mine.units.astype(np.float32) @ theirs.T
+        root = math.sqrt(mine.units.shape[1] - 3)
         strongest = np.zeros(len(names))
-        np.maximum.at(strongest, owner, np.abs(z).max(axis=0))
-        same_place = (
-            np.array(mine.labels)[:, None] == np.array([x for b in blocks for x in b.labels])[None, :]
-        )
-        aligned_sum = np.zeros(len(names))
-        aligned_count = np.zeros(len(names), dtype=np.int64)
-        np.add.at(aligned_sum, owner, np.where(same_place, z, 0.0).sum(axis=0))
-        np.add.at(aligned_count, owner, same_place.sum(axis=0))
-        for i, name in enumerate(names):
-            best[name] = max(best.get(name, 0.0), float(strongest[i]))
-            pairs[name] = pairs.get(name, 0) + len(mine.labels) * len(blocks[i].labels)
-            z_sum[name] = z_sum.get(name, 0.0) + float(aligned_sum[i])
-            z_count[name] = z_count.get(name, 0) + int(aligned_count[i])
-    out = []
-    for name, z_max in best.items():
-        log_p_max = math.log(2.0) + float(log_ndtr(-z_max)) + math.log(pairs[name])
-        stouffer = z_sum[name] / math.sqrt(z_count[name]) if z_count[name] else 0.0
-        log_p_aligned = float(log_ndtr(-stouffer))  # one-sided: a source correlates positively
-        log_p = min(log_p_max, log_p_aligned) + math.log(STATISTICS)
-        out.append(Screened(name, min(log_p, 0.0), pairs[name]))
+        np.maximum.at(strongest, owner, _fisher(np.abs(r).max(axis=0)) * root)
+        row, column = np.nonzero(places.of(mine.labels)[:, None] == places.stacked(texts)[None, :])
+        aligned_sum = np.bincount(owner[column], _fisher(r[row, column]) * root, len(names))
+        aligned_count = np.bincount(owner[column], minlength=len(names))
+        parts.append((entry, strongest, len(mine.labels) * sizes, aligned_sum, aligned_count))
+    if not parts:
+        return []
+    entry, strongest, pairs, aligned_sum, aligned_count = (
+        np.concatenate(x) for x in zip(*parts, strict=True)
+    )
+    z_max = np.zeros(len(ids))
+    np.maximum.at(z_max, entry, strongest)
+    pairs = np.bincount(entry, pairs, len(ids))
+    count = np.bincount(entry, aligned_count, len(ids))
+    stouffer = np.bincount(entry, aligned_sum, len(ids)) / np.sqrt(np.maximum(count, 1))
+    log_p_max = math.log(2.0) + log_ndtr(-z_max) + np.log(pairs)
+    log_p_aligned = log_ndtr(-stouffer)  # one-sided: a source correlates positively
+    log_p = np.minimum(np.minimum(log_p_max, log_p_aligned) + math.log(STATISTICS), 0.0)
+    out = [Screened(name, float(log_p[i]), int(pairs[i])) for name, i in ids.items()]
     return sorted(out, key=lambda s: s.log_p)
 
 
-def _by_key(rows: Iterable[tuple[str, str, str, bytes]]) -> Iterator[tuple[str, list[str], list[Block]]]:
-    """The stored rows grouped by key (they come ordered by key), at most ``_BATCH`` entries at a
-    time: a key that thousands of entries share (one architecture's norm vectors) is not all read
-    into memory at once."""
-    key, names, blocks = None, [], []
-    for name, row_key, labels, data in rows:
+class _Places:
+    """Labels as integers: the suspect's places numbered, any other place -1; a stored block's
+    labels text parsed once (entries of one architecture share it)."""
+
+    def __init__(self, suspect: dict[str, Block]) -> None:
+        labels = sorted({x for block in suspect.values() for x in block.labels})
+        self.number = {label: i for i, label in enumerate(labels)}
+        self._texts: dict[str, np.ndarray] = {}
+
+    def of(self, labels: list[str]) -> np.ndarray:
+        return np.array([self.number.get(x, -1) for x in labels])
+
+    def stacked(self, texts: list[str]) -> np.ndarray:
+        """Every row's place, for the stored blocks' labels texts (``Block.encode``)."""
+        found = []
+        for text in texts:
+            places = self._texts.get(text)
+            if places is None:
+                places = self._texts[text] = self.of(text.split("\n"))
+            found.append(places)
+        return np.concatenate(found)
+
+
+def _fisher(r: np.ndarray) -> np.ndarray:
+    """Fisher's z of Pearson correlations (computed where needed only: arctanh is not cheap)."""
+    return np.arctanh(np.clip(r, -_MAX_R, _MAX_R))
+
+
+def _batches(
+    rows: Iterable[tuple[str, str, str, bytes]], suspect: dict[str, Block]
+) -> Iterator[tuple[str, list[str], np.ndarray, list[str], np.ndarray]]:
+    """The stored rows (ordered by key) as batches of one key and at most ``_BATCH`` entries (a key
+    thousands of entries share is not read into memory at once): key, entry names, rows per entry,
+    their labels texts, every row's unit values (float32, stacked)."""
+    key, names, texts, data = None, [], [], []
+
+    def batch() -> tuple[str, list[str], np.ndarray, list[str], np.ndarray]:
+        assert key is not None
+        width = 2 * suspect[key].units.shape[1]  # bytes a row: one shape, one sketch size
+        units = np.frombuffer(b"".join(data), dtype="<f2").reshape(-1, width // 2).astype(np.float32)
+        return key, names, np.array([len(x) // width for x in data]), texts, units
+
+    for name, row_key, row_labels, row_data in rows:
         if names and (row_key != key or len(names) == _BATCH):
-            yield key, names, blocks
-            names, blocks = [], []
+            yield batch()
+            names, texts, data = [], [], []
         key = row_key
         names.append(name)
-        blocks.append(Block.decode(labels, data))
+        texts.append(row_labels)
+        data.append(row_data)
     if names:
-        yield key, names, blocks
+        yield batch()
 
 
 def detectable_r(suspect: dict[str, Block], kind: str) -> float | None:
