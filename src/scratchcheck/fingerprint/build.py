@@ -165,6 +165,21 @@ def read_kept(
 ) -> tuple[np.ndarray, int, str | None]:
     """(kept values, bytes read for them, sha256 of every stored byte when ``full_hash``)."""
     located = _byte_source(checkpoint, tensor_file, info)
+    by_rows = getattr(tensor_file, "read_rows", None)
+    if (
+        located is None
+        and by_rows is not None
+        and positions is not None
+        and len(positions) > 1
+        and not full_hash
+    ):
+        # Quantised rows (GGUF blocks run along rows): only the kept rows are read and dequantised.
+        rows = sampling.kept_rows(info.shape, positions)
+        return (
+            sampling.kept_from_rows(by_rows(info.name, rows), positions),
+            rows.size * tensor_file.row_nbytes(info.name),
+            None,
+        )
     if located is None:  # quantised or computed: dequantised in memory, counted as a whole read
         values = checkpoint.read_values(info.name)
         full = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() if full_hash else None
