@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .. import __version__
 from ..arch import layout
@@ -57,13 +57,8 @@ def scan(
         fingerprinted = (
             opened if opened.format == "fingerprint" else stack.enter_context(sampled_copy(opened))
         )
-        candidates = registry.sharing_shapes(shape_keys(fingerprinted))
-        sketch_missing(registry)
-        sketches = sketch_fingerprint(fingerprinted)
-        screened = screen(sketches, registry.sketches_sharing(sketches))
-        kept = [s.name for s in screened if s.kept]
-        chosen = set(kept + [s.name for s in screened if not s.kept][:RUNNERS_UP])
-        tested = [e for e in candidates if e.name in chosen]
+        selected = select(fingerprinted, registry)
+        candidates, tested, sketches = selected.candidates, selected.tested, selected.sketches
         reports: dict[str, ComparisonReport] = {}
         if progress is not None:
             progress.start(len(tested), f"testing {len(tested)} of {len(candidates)} candidate(s)")
@@ -84,11 +79,34 @@ def scan(
         registry=str(registry.path),
         registry_size=registry.count(),
         candidates=len(candidates),
-        screened=len(kept),
+        screened=selected.kept,
         alpha=ALPHA_DERIVED,
         components=components,
         version=__version__,
     )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the stages before the full test leave: the entries sharing a tensor shape with the
+    suspect, those the full test runs on (kept by the screen, and the closest it dropped), how many
+    the screen kept, and the suspect's sketches."""
+
+    candidates: list[Entry]
+    tested: list[Entry]
+    kept: int
+    sketches: dict[str, Block]
+
+
+def select(fingerprinted: Checkpoint, registry: Registry) -> Selection:
+    """The shape filter and the screen, for a suspect already fingerprinted."""
+    candidates = registry.sharing_shapes(shape_keys(fingerprinted))
+    sketch_missing(registry)
+    sketches = sketch_fingerprint(fingerprinted)
+    screened = screen(sketches, registry.sketches_sharing(sketches))
+    kept = [s.name for s in screened if s.kept]
+    chosen = set(kept + [s.name for s in screened if not s.kept][:RUNNERS_UP])
+    return Selection(candidates, [e for e in candidates if e.name in chosen], len(kept), sketches)
 
 
 def _judge(
