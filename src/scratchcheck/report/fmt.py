@@ -142,3 +142,10 @@ def registry_searched(path: str, entries: int, candidates: int, compared: int) -
         f"suspect, {compared} passed by the screen to the full test; the other {entries - compared} "
         "count as tests with p = 1"
     )
+
+
+def sampled_notes(sampled: dict | None) -> list[str]:
+    """What a comparison on fingerprints kept and the power it cost, and how ``--fast`` decided."""
+    if not sampled:
+        return []
+    return [text for key in ("summary", "fast") if (text := sampled.get(key))]
