@@ -2,8 +2,9 @@
 
 Depth up-scaling stacks copies of the parent's layers (SOLAR 10.7B: layers [0..k) and [j..N));
 vocabulary surgery appends or drops embedding rows; MoE upcycling copies a dense MLP into every
-expert; merges mix two parents; per-unit rescaling changes weights while the network computes the same
-(``synthetic.rotate_residual`` folds the norm gains and rotates the residual stream).
+expert; GQA conversion mean-pools key/value heads; merges mix two parents; per-unit rescaling
+changes weights while the network computes the same (``synthetic.rotate_residual`` folds the norm
+gains and rotates the residual stream).
 Each function takes and returns a name -> array dict in Hugging Face LLaMA naming.
 """
 
@@ -68,6 +69,23 @@ def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK
             out[p + "gate.weight"] = (rng.standard_normal((experts, hidden)) / np.sqrt(hidden)).astype(
                 w.dtype
             )
+    return out
+
+
+def to_gqa(
+    weights: Weights, kv_heads: int, *, heads: int, order: list[int] | None = None, block: str = BLOCK
+) -> Weights:
+    """Grouped-query attention from multi-head (Ainslie et al. 2023): the key and value heads of each
+    of ``kv_heads`` groups mean-pooled into one. Groups are contiguous heads of ``order`` (the
+    ``heads`` as stored by default; a shuffled order groups arbitrary heads)."""
+    out = dict(weights)
+    order = list(range(heads)) if order is None else order
+    for name, w in weights.items():
+        if name.startswith(block) and name.endswith(("self_attn.k_proj.weight", "self_attn.v_proj.weight")):
+            grouped = w.reshape(heads, -1, *w.shape[1:])[order].reshape(
+                kv_heads, heads // kv_heads, -1, *w.shape[1:]
+            )
+            out[name] = grouped.mean(axis=1).reshape(-1, *w.shape[1:]).astype(w.dtype)
     return out
 
 

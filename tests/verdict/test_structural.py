@@ -99,3 +99,26 @@ def test_a_fine_tune_compared_with_its_base_and_a_sibling_is_no_merge(parent, tm
     sibling = S.save(S.fine_tune(base, 0.05, seed=8), tmp_path / "sibling")
     report = compare(S.save(S.fine_tune(base, 0.1, seed=9), tmp_path / "child"), [parent, sibling])
     assert _lm(report).verdict == "derived" and _lm(report).kind != "merged"
+
+
+MHA = DECODER | {"heads": 8, "kv_heads": 8}
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_gqa_converted_model_is_derived_with_its_head_groups(tmp_path, seed, truth):
+    parent = S.save(S.llama_decoder(1, **MHA), tmp_path / "mha", S.llama_config(**MHA))
+    converted = S.fine_tune(structural.to_gqa(S.llama_decoder(seed, **MHA), 2, heads=8), 0.2, seed=10)
+    report = compare(S.save(converted, tmp_path / "gqa", S.llama_config(**(MHA | {"kv_heads": 2}))), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth and not lm.not_comparable
+    assert lm.coverage == pytest.approx(1.0)  # the converted keys and values are compared too
+    if truth == "derived":
+        assert lm.kind == "gqa-converted" and lm.p_value < 1e-6
+        record = next(t for t in lm.tests if t.name == "kv heads pooled")
+        assert (
+            record.detail["groups"]
+            == "key/value heads pooled (contiguous): kv 0 \u2190 0\u20133, kv 1 \u2190 4\u20137"
+        )
+        assert record.detail["layers"] == 8
+        kv = [t for t in report.tensors if t.paired_by == "heads-pooled"]
+        assert len(kv) == 16 and max(t.p_value for t in kv) < 1e-6  # each pooled pair is evidence itself

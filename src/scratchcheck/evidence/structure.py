@@ -3,14 +3,17 @@ not a test: the tests run on the pairs as usual).
 
 A disguise undone before comparing (``rotated``: residual stream rotated, norm gains folded;
 ``norm-folded``: gains folded only), a vocabulary whose rows were paired across a change of size (``vocab-extended``, ``vocab-pruned``,
-``vocab-replaced``), experts paired with the dense MLP they came from (``upcycled``), and a layer
+``vocab-replaced``), experts paired with the dense MLP they came from (``upcycled``), key/value
+heads paired with the mean of the reference heads a GQA conversion pooled (``gqa-converted``), a layer
 map in which a reference layer is the source of several suspect layers (``depth-upscaled``), and
 units whose rows point the parent's way at other scales (``rescaled``).
 """
 
 from __future__ import annotations
 
-from ..align import Alignment
+import statistics
+
+from ..align import Alignment, TensorPair
 from ..results import LayerMatrix, TestResult
 from .disguises import rescaled
 
@@ -25,6 +28,8 @@ def structural_kind(alignment: Alignment, component: str, matrices: list[LayerMa
         return vocab[0].kind
     if any(p.paired_by == "upcycled" for p in alignment.pairs if p.suspect_component == component):
         return "upcycled"
+    if _pooled(alignment, component):
+        return "gqa-converted"
     if any(m.layer_map == "repeated" for m in matrices):
         return "depth-upscaled"
     if rescaled(alignment, component) is not None:
@@ -47,6 +52,26 @@ def disguise_result(alignment: Alignment) -> TestResult | None:
         n=disguise.tokens_held_out,
         detail={"undone": disguise.describe(), "residual_r_after_alignment": disguise.held_out_r},
     )
+
+
+def pooled_heads_result(alignment: Alignment, component: str) -> TestResult:
+    """The key/value head groups a GQA conversion pooled, layer by layer (a record, not a test: the
+    pooled pairs are tested with the other tensors)."""
+    pooled = _pooled(alignment, component)
+    groups = {p.reference.transform for p in pooled}  # the same words wherever the grouping agrees
+    return TestResult(
+        "kv heads pooled",
+        statistic=float(statistics.mean(len(g) for p in pooled for g in p.reference.groups)),
+        p_value=None,
+        null="not a test (statistic: reference heads per key/value head): each suspect key/value head is paired with the mean of its group of reference "
+        "heads; contiguous groups unless a matching fitted on the sibling projection beats its permutation null",
+        n=len(pooled),
+        detail={"groups": "; ".join(sorted(groups)), "layers": len({p.layer for p in pooled})},
+    )
+
+
+def _pooled(alignment: Alignment, component: str) -> list[TensorPair]:
+    return [p for p in alignment.pairs if p.suspect_component == component and p.paired_by == "heads-pooled"]
 
 
 def seen_through(spots: list[str], alignment: Alignment) -> list[str]:

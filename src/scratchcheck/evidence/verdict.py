@@ -26,7 +26,7 @@ from .layerpaths import layer_map_result
 from .measured import MeasuredPair
 from .provenance import component_shares, provenance, provenance_text
 from .spread import Spread, spread
-from .structure import disguise_result, seen_through, structural_kind
+from .structure import disguise_result, pooled_heads_result, seen_through, structural_kind
 from .thresholds import (
     ALPHA_DERIVED,
     LOW_COVERAGE,
@@ -101,6 +101,8 @@ def assess(
         structural = structural_kind(alignment, comp.name, matrices)  # issue 11
         if structural in ("rotated", "norm-folded"):
             tests.append(disguise_result(alignment))
+        if structural == "gqa-converted":
+            tests.append(pooled_heads_result(alignment, comp.name))
         compared = sum(m.numel for m in rows)
         unpaired_reference = [
             n for n in alignment.unpaired_reference if reference.component_of(n) == comp.name
