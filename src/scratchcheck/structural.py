@@ -73,19 +73,24 @@ def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK
 
 
 def to_gqa(
-    weights: Weights, kv_heads: int, *, heads: int, order: list[int] | None = None, block: str = BLOCK
+    weights: Weights,
+    kv_heads: int,
+    *,
+    heads: int,
+    order: list[int] | None = None,
+    projections: tuple[str, ...] = ("self_attn.k_proj.", "self_attn.v_proj."),
 ) -> Weights:
-    """Grouped-query attention from multi-head (Ainslie et al. 2023): the key and value heads of each
-    of ``kv_heads`` groups mean-pooled into one. Groups are contiguous heads of ``order`` (the
-    ``heads`` as stored by default; a shuffled order groups arbitrary heads)."""
+    """Grouped-query attention from multi-head (Ainslie et al. 2023): the key and value heads (weights
+    and biases of the named ``projections``) of each of ``kv_heads`` groups mean-pooled into one.
+    ``heads``: the key/value heads stored (a multi-head parent's head count). Groups are contiguous
+    heads of ``order`` (as stored by default; a shuffled order groups arbitrary heads)."""
     out = dict(weights)
     order = list(range(heads)) if order is None else order
     for name, w in weights.items():
-        if name.startswith(block) and name.endswith(("self_attn.k_proj.weight", "self_attn.v_proj.weight")):
-            grouped = w.reshape(heads, -1, *w.shape[1:])[order].reshape(
-                kv_heads, heads // kv_heads, -1, *w.shape[1:]
-            )
-            out[name] = grouped.mean(axis=1).reshape(-1, *w.shape[1:]).astype(w.dtype)
+        if any(p in name for p in projections):
+            grouped = w.reshape(heads, -1, *w.shape[1:])[order]
+            pooled = grouped.reshape(kv_heads, heads // kv_heads, *grouped.shape[1:]).mean(axis=1)
+            out[name] = pooled.reshape(-1, *w.shape[1:]).astype(w.dtype)
     return out
 
 

