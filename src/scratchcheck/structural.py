@@ -1,8 +1,8 @@
 """Structural derivations of a model's weights, as real derivatives are built, for tests and benches.
 
 Depth up-scaling stacks copies of the parent's layers (SOLAR 10.7B: layers [0..k) and [j..N));
-vocabulary surgery appends or drops embedding rows; MoE upcycling copies a dense MLP into every
-expert; GQA conversion mean-pools key/value heads; merges mix two parents; per-unit rescaling
+vocabulary surgery appends, drops or replaces embedding rows; MoE upcycling copies a dense MLP into
+every expert; GQA conversion mean-pools key/value heads; merges mix two parents; per-unit rescaling
 changes weights while the network computes the same (``synthetic.rotate_residual`` folds the norm
 gains and rotates the residual stream).
 Each function takes and returns a name -> array dict in Hugging Face LLaMA naming.
@@ -48,6 +48,18 @@ def append_rows(weights: Weights, names: list[str], count: int, seed: int = 0) -
         w = weights[n]
         new = rng.standard_normal((count, *w.shape[1:])) * float(w.std()) + float(w.mean())
         out[n] = np.concatenate([w, new.astype(w.dtype)])
+    return out
+
+
+def new_vocabulary(weights: Weights, names: list[str], count: int, seed: int = 0) -> Weights:
+    """The named matrices replaced by ``count`` new rows drawn like the old (another tokenizer: no
+    token shared with the parent)."""
+    rng = np.random.default_rng(seed)
+    out = dict(weights)
+    for n in names:
+        w = weights[n]
+        new = rng.standard_normal((count, *w.shape[1:])) * float(w.std()) + float(w.mean())
+        out[n] = new.astype(w.dtype)
     return out
 
 

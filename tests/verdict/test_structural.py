@@ -7,6 +7,7 @@ import pytest
 
 from scratchcheck import compare, structural
 from scratchcheck import synthetic as S
+from scratchcheck.evidence.structure import UNFITTED_ROTATION
 
 DECODER = {"layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2, "intermediate": 96, "vocab": 128}
 SOLAR = list(range(6)) + list(range(2, 8))  # depth up-scaling: 8 layers -> 12
@@ -122,3 +123,19 @@ def test_gqa_converted_model_is_derived_with_its_head_groups(tmp_path, seed, tru
         assert record.detail["layers"] == 8
         kv = [t for t in report.tensors if t.paired_by == "heads-pooled"]
         assert len(kv) == 16 and max(t.p_value for t in kv) < 1e-6  # each pooled pair is evidence itself
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "inconclusive")])
+def test_a_rotated_copy_with_a_new_vocabulary_is_found_by_its_unit_grams(parent, tmp_path, seed, truth):
+    rotated = S.rotate_residual(S.fine_tune(S.llama_decoder(seed, **DECODER), 0.1, seed=5), seed=2)
+    disguised = structural.new_vocabulary(
+        rotated, ["model.embed_tokens.weight", "lm_head.weight"], 160, seed=9
+    )
+    lm = _lm(compare(S.save(disguised, tmp_path / "rot"), [parent]))
+    assert lm.verdict == truth  # the control is not called independent: see the blind spot
+    assert lm.blind_spots == [UNFITTED_ROTATION]
+    gram = next(t for t in lm.tests if t.name == "unit-gram (basis-free)")
+    if truth == "derived":
+        assert lm.kind == "rotated" and lm.p_value < 1e-6 and gram.statistic > 0.9
+    else:
+        assert gram.p_value > 0.01 and lm.p_value > 0.01

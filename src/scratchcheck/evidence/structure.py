@@ -11,18 +11,28 @@ units whose rows point the parent's way at other scales (``rescaled``).
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from ..align import Alignment, TensorPair
 from ..results import LayerMatrix, TestResult
 from .disguises import rescaled
+from .thresholds import ALPHA_SOME
 
 
-def structural_kind(alignment: Alignment, component: str, matrices: list[LayerMatrix]) -> str | None:
-    """The structural kind of one suspect component's derivation; None if its structure is the parent's."""
+def structural_kind(
+    alignment: Alignment,
+    component: str,
+    matrices: list[LayerMatrix],
+    basis_free: tuple[float, TestResult | None] = (math.nan, None),
+) -> str | None:
+    """The structural kind of one suspect component's derivation; None if its structure is the parent's.
+
+    ``basis_free``: the coordinate family's log p and the unit-Gram test, which says ``rotated``
+    where no rotation was fitted yet the Gram matrices agree and the coordinates do not."""
     disguise = alignment.disguise
     if disguise is not None and any(p.suspect_component == component and p.learned for p in alignment.pairs):
-        return "rotated" if disguise.rotated else "norm-folded"
+        return "rotated" if disguise.rotated or _seen_rotated(*basis_free) else "norm-folded"
     vocab = [rows for name, rows in alignment.vocab if name == component]
     if vocab:
         return vocab[0].kind
@@ -35,6 +45,18 @@ def structural_kind(alignment: Alignment, component: str, matrices: list[LayerMa
     if rescaled(alignment, component) is not None:
         return "rescaled"
     return None
+
+
+def rotation_not_fitted(alignment: Alignment) -> bool:
+    """Gains were folded but no shared vocabulary let a residual rotation be fitted."""
+    return alignment.disguise is not None and not alignment.disguise.rotation
+
+
+def _seen_rotated(coordinate_log_p: float, gram: TestResult | None) -> bool:
+    if gram is None:
+        return False
+    alpha = math.log(ALPHA_SOME)
+    return gram.detail["log_p"] < alpha and not coordinate_log_p < alpha
 
 
 def disguise_result(alignment: Alignment) -> TestResult | None:
@@ -74,12 +96,21 @@ def _pooled(alignment: Alignment, component: str) -> list[TensorPair]:
     return [p for p in alignment.pairs if p.suspect_component == component and p.paired_by == "heads-pooled"]
 
 
-def seen_through(spots: list[str], alignment: Alignment) -> list[str]:
-    """Blind spots less the folded-gains one where the rotation it allows was fitted and undone."""
+def seen_through(spots: list[str], alignment: Alignment, gram: TestResult | None = None) -> list[str]:
+    """Blind spots less the folded-gains one where the rotation it allows was fitted and undone; where
+    it could not be fitted but the unit-Gram test ran, narrowed to what that test cannot see."""
     disguise = alignment.disguise
-    if disguise is None or not disguise.rotation:
+    kept = [s for s in spots if FOLDED_GAINS not in s]
+    if disguise is None or len(kept) == len(spots) or (not disguise.rotation and gram is None):
         return spots
-    return [s for s in spots if FOLDED_GAINS not in s]
+    return kept if disguise.rotation else [*kept, UNFITTED_ROTATION]
+
+
+UNFITTED_ROTATION = (
+    "the suspect's norm gains are exactly 1.0 where the reference's are not and no shared vocabulary lets "
+    "a residual rotation be fitted: the unit-Gram test sees a rotated residual stream, but not one "
+    "combined with a permutation of the MLP units"
+)
 
 
 FOLDED_GAINS = "norm gains of the suspect are exactly 1.0"  # the words of ``blindspots.blind_spots``
