@@ -62,6 +62,10 @@ def cases(seed: int) -> dict[str, tuple[dict, str]]:
             S.rotate_residual(base, seed=1),
             "language_model",
         ),
+        "norms folded + residual rotated, new tokenizer (no shared token)": (
+            structural.new_vocabulary(S.rotate_residual(base, seed=1), ROWS, 640, seed=9),
+            "language_model",
+        ),
         "MLP units rescaled (sd 0.5), fine-tuned": (
             structural.rescale_units(S.fine_tune(base, 0.1, seed=7), 0.5),
             "language_model",
@@ -277,6 +281,12 @@ def real(folder: Path, peer: Path | None) -> list[tuple]:
         (
             "SmolLM2 norms folded + residual rotated",
             lambda w: S.rotate_residual(w, seed=1),
+        ),
+        (
+            "SmolLM2 norms folded + residual rotated, new tokenizer (no shared token)",
+            lambda w: structural.new_vocabulary(
+                S.rotate_residual(w, seed=1), ["model.embed_tokens.weight"], 32768
+            ),
         ),
         (
             "SmolLM2 GQA 3 -> 1 kv head (MQA), fine-tuned",

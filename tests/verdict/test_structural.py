@@ -139,3 +139,16 @@ def test_a_rotated_copy_with_a_new_vocabulary_is_found_by_its_unit_grams(parent,
         assert lm.kind == "rotated" and lm.p_value < 1e-6 and gram.statistic > 0.9
     else:
         assert gram.p_value > 0.01 and lm.p_value > 0.01
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_a_rotated_tied_model_whose_final_norm_went_into_its_head_is_judged(tmp_path, seed, truth):
+    """A tied parent (SmolLM2): the rotation folds the final norm into an untied head, a second sign of
+    the change of basis; once the rotation is fitted and undone, neither sign blocks a verdict."""
+    tied = DECODER | {"tie_embeddings": True}
+    parent = S.save(S.llama_decoder(1, **tied), tmp_path / "tied")
+    rotated = S.rotate_residual(S.llama_decoder(seed, **tied), seed=2)
+    lm = _lm(compare(S.save(rotated, tmp_path / "rot"), [parent]))
+    assert lm.verdict == truth and not lm.blind_spots
+    if truth == "derived":
+        assert lm.kind == "rotated" and lm.p_value < 1e-6
