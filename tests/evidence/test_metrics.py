@@ -159,4 +159,4 @@ def test_a_contiguous_and_a_transposed_view_are_walked_alike():
     a = rng.standard_normal((1536, 384)).astype(np.float32)
     b_stored = (a + 0.01 * rng.standard_normal(a.shape)).astype(np.float32).T.copy()
     m = pair_metrics(a, b_stored.T)
-    assert m.pearson == pytest.approx(pearson(a, b_stored.T), abs=1e-9) and m.pearson > 0.99
+    assert m.pearson == pytest.approx(pearson(a, b_stored.T), abs=1e-6) and m.pearson > 0.99

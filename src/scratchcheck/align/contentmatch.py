@@ -41,8 +41,6 @@ def match_by_content(
     compatible: Callable[[Entry, Entry], bool],
 ) -> list[ContentMatch]:
     """The confident one-to-one content pairs between two lists of unpaired entries."""
-    from scipy.optimize import linear_sum_assignment  # scipy is heavy: import only when needed
-
     groups: dict[tuple[int, ...], tuple[list[Entry], list[Entry]]] = {}
     for entry in suspect:
         groups.setdefault(_shape_class(entry.view.shape), ([], []))[0].append(entry)
@@ -57,11 +55,23 @@ def match_by_content(
         if n < 3:
             continue
         bound = chance_bound(len(s_group), len(r_group), 1 / math.sqrt(n - 1))
-        rows, cols = linear_sum_assignment(-scores)
+        rows, cols = _assign(scores)
         for i, j in zip(rows, cols, strict=True):
             if scores[i, j] >= bound:
                 matches.append(ContentMatch(s_group[i], r_group[j], bool(flipped[i, j]), float(scores[i, j])))
     return matches
+
+
+def _assign(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The one-to-one assignment of highest total score. One row or one column needs no solver (and
+    no import of scipy.optimize, half a second)."""
+    if min(scores.shape) == 1:
+        best = int(np.argmax(scores))
+        i, j = np.unravel_index(best, scores.shape)
+        return np.array([i]), np.array([j])
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment(-scores)
 
 
 def _scores(

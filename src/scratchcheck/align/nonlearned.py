@@ -19,11 +19,15 @@ from . import fixedtables
 from .sketch import Sketcher
 
 _MAX_SCAN = 16_000_000  # elements: the table checks read the tensor; bigger ones are embeddings
+# Roles learned by construction (projections, experts, routers): no formula table sits in one, so
+# only the constant-tensor check applies (the table checks would read every one of them).
+LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 
 
 def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
     """``{stored tensor name: reason}`` for every non-learned tensor of the model."""
     conventions = load_conventions()
+    learned = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
     found = {}
     for info in model.checkpoint.weights():
         reason = conventions.buffer_reason(info.name)
@@ -35,13 +39,13 @@ def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
             # The value checks may scan a tensor; its pages go back afterwards so that scanning a
             # whole model does not leave the whole model resident.
             with released(*sketcher.arrays((info.name,))):
-                reason = _by_value(info, sketcher)
+                reason = _by_value(info, sketcher, tables=info.name not in learned)
         if reason:
             found[info.name] = reason
     return found
 
 
-def _by_value(info: TensorInfo, sketcher: Sketcher) -> str | None:
+def _by_value(info: TensorInfo, sketcher: Sketcher, *, tables: bool) -> str | None:
     if info.numel <= 1:
         return "a single value (scalar): carries no evidence"
     [values] = sketcher.arrays((info.name,))
@@ -52,7 +56,7 @@ def _by_value(info: TensorInfo, sketcher: Sketcher) -> str | None:
         first = np.asarray(values).reshape(-1)[0]
         if np.all(np.asarray(values) == first):
             return _constant(first)
-    if info.numel > _MAX_SCAN:
+    if info.numel > _MAX_SCAN or not tables:
         return None
     return fixedtables.reason(np.asarray(values), info.name)
 

@@ -30,6 +30,12 @@ _OUT = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Run unit features and Gram matrices with torch on this device (e.g. cuda); default: numpy on the CPU.",
 )
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Decide from a sample of each tensor (a few percent of the bytes) where a sample can; "
+    "the full pass runs only when it does not.",
+)
 @network_option
 def compare_command(
     suspect: str,
@@ -40,6 +46,7 @@ def compare_command(
     markdown_path: Path | None,
     explain: bool,
     device: str | None,
+    fast: bool,
     allow_network: bool,
 ) -> None:
     """Compare SUSPECT with one or more REFERENCES, component by component."""
@@ -52,7 +59,12 @@ def compare_command(
     out = console()
     with use_device(device), StreamProgress(out) as progress:
         report = compare(
-            suspect, list(references), component=component, progress=progress, allow_network=allow_network
+            suspect,
+            list(references),
+            component=component,
+            progress=progress,
+            allow_network=allow_network,
+            fast=fast,
         )
     render_compare(report, out, explain=explain)
     for path in write_reports(report, json_path=json_path, html_path=html_path, markdown_path=markdown_path):

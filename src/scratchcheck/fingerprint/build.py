@@ -28,8 +28,6 @@ MAX_WHOLE_NONLEARNED = 1 << 24  # elements: a non-learned tensor up to this size
 # Non-learned tensors that a sample still shows to be such (by dtype, or by its values alone);
 # every other reason names a formula table, recognisable only whole.
 SEEN_IN_A_SAMPLE = ("constant", "mask", "integer", "a single value")
-# Roles learned by construction: no value scan at build time (saves a sketch read per expert).
-LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 HASH_CHUNK = 64 * 1024 * 1024
 LARGE_BYTES = 4 * 1024 * 1024  # the read budget is reported over tensors at least this large
 
@@ -133,12 +131,13 @@ def _nonlearned(model, scan_values: bool) -> dict[str, str]:
         if (reason := conventions.buffer_reason(info.name)) is not None
     }
     if scan_values:
-        from ..align.nonlearned import nonlearned
+        from ..align.nonlearned import LEARNED_ROLES, nonlearned
         from ..align.sketch import Sketcher
         from ..arch import ModelLayout
 
-        # Projections are learned by construction, and tables too large to keep whole (embeddings)
-        # are not formula tables: their constants are still recognised from the sample later.
+        # Projections are learned by construction (not even a sketch is read for each expert here),
+        # and tables too large to keep whole (embeddings) are not formula tables: their constants
+        # are still recognised from the sample later.
         skip = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
         skip |= {i.name for i in model.checkpoint.weights() if i.numel > MAX_WHOLE_NONLEARNED}
         subset = _WeightsExcept(model.checkpoint, skip)
@@ -165,6 +164,21 @@ def read_kept(
 ) -> tuple[np.ndarray, int, str | None]:
     """(kept values, bytes read for them, sha256 of every stored byte when ``full_hash``)."""
     located = _byte_source(checkpoint, tensor_file, info)
+    by_rows = getattr(tensor_file, "read_rows", None)
+    if (
+        located is None
+        and by_rows is not None
+        and positions is not None
+        and len(positions) > 1
+        and not full_hash
+    ):
+        # Quantised rows (GGUF blocks run along rows): only the kept rows are read and dequantised.
+        rows = sampling.kept_rows(info.shape, positions)
+        return (
+            sampling.kept_from_rows(by_rows(info.name, rows), positions),
+            rows.size * tensor_file.row_nbytes(info.name),
+            None,
+        )
     if located is None:  # quantised or computed: dequantised in memory, counted as a whole read
         values = checkpoint.read_values(info.name)
         full = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() if full_hash else None

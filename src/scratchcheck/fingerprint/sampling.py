@@ -105,13 +105,20 @@ def sample(view: np.ndarray, plan: Plan = DEFAULT_PLAN) -> tuple[Positions | Non
     positions = sample_positions(tuple(view.shape), plan)
     if positions is None:
         return None, np.array(view)
-    leading = np.ix_(*positions[:-1]) if len(positions) > 1 else ()
-    flat_rows = np.ravel_multi_index(leading, view.shape[:-1]).ravel() if leading else None
-    if flat_rows is None:
+    if len(positions) == 1:
         return positions, np.asarray(view[positions[0]])
-    rows = take_rows(view.reshape(-1, view.shape[-1]), flat_rows)
-    kept = rows[:, positions[-1]]
-    return positions, kept.reshape(*(p.size for p in positions))
+    rows = take_rows(view.reshape(-1, view.shape[-1]), kept_rows(tuple(view.shape), positions))
+    return positions, kept_from_rows(rows, positions)
+
+
+def kept_rows(shape: tuple[int, ...], positions: Positions) -> np.ndarray:
+    """Indices of the kept rows of a tensor seen as ``[-1, shape[-1]]`` (two or more axes), sorted."""
+    return np.ravel_multi_index(np.ix_(*positions[:-1]), shape[:-1]).ravel()
+
+
+def kept_from_rows(rows: np.ndarray, positions: Positions) -> np.ndarray:
+    """The kept elements, from the kept rows (in ``kept_rows`` order)."""
+    return rows[:, positions[-1]].reshape(*(p.size for p in positions))
 
 
 def _as_rows(shape: tuple[int, ...], positions: Positions) -> tuple[tuple[int, ...], Positions]:

@@ -11,6 +11,7 @@ source. Tensor names stay as GGUF spells them (``blk.0.attn_q.weight``).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 from ..errors import FormatError, UnsupportedError
 from .base import TensorFile, TensorInfo
 from .gguf_header import GGUFTensor, read_header
-from .mapping import open_mapped
+from .mapping import open_mapped, take_rows
 
 # GGUF architectures whose HF->GGUF converter permutes Q/K rows (llama.cpp convert_hf_to_gguf.py /
 # conversion/*.py): LlamaModel (undo_permute = True) and the subclasses that keep it (Mistral and
@@ -144,29 +145,51 @@ class GGUFFile(TensorFile):
         return self._unpermute(name, self._stored(name))
 
     def read_float(self, name: str, index: int | None = None) -> np.ndarray:
-        from gguf.quants import dequantize
-
         tensor = self._tensors[name]
-        kind = tensor.kind.name
         data = self._stored(name)
         if index is not None:
             if self._qk_heads(name):
                 raise ValueError(f"{name}: rows of a rotary-permuted tensor are not read one by one")
             data = data[index]  # quantised blocks run along the last axis: entries split cleanly
-        if kind in _PLAIN:
-            values = data if data.dtype == np.float32 else data.astype(np.float32)
-        elif data.size == 0:  # no blocks to dequantise
-            values = np.zeros(tensor.shape if index is None else tensor.shape[1:], np.float32)
-        else:
-            if self._byteorder == ">":
-                raise UnsupportedError(self.path, f"tensor {name!r}: big-endian {kind} blocks")
-            try:
-                values = dequantize(data, tensor.kind)
-            except NotImplementedError:
-                raise UnsupportedError(
-                    self.path, f"tensor {name!r}: GGML type {kind} cannot be dequantised by gguf"
-                ) from None
-        return self._unpermute(name, values)
+        shape = tensor.shape if index is None else tensor.shape[1:]
+        return self._unpermute(name, self._dequantised(name, data, shape))
+
+    def read_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of the tensor seen as ``[-1, last axis]``, as float32 in the order ``read``
+        gives (rotary rows un-permuted); only those rows' bytes are touched, whole blocks each."""
+        tensor = self._tensors[name]
+        stored = self._stored(name)
+        stored = stored.reshape(-1, stored.shape[-1])
+        rows = np.asarray(rows, dtype=np.int64)
+        n_head = self._qk_heads(name)
+        if n_head is not None and len(tensor.shape) == 2:
+            rows = unpermute_rows(np.arange(tensor.shape[0]), n_head)[rows]
+        elif n_head is not None:
+            raise ValueError(f"{name}: only a matrix's rotary rows can be read one by one")
+        return self._dequantised(name, take_rows(stored, rows), (rows.size, tensor.shape[-1]))
+
+    def row_nbytes(self, name: str) -> int:
+        """Bytes one row of the last axis takes in the file (whole quantisation blocks)."""
+        tensor = self._tensors[name]
+        return tensor.nbytes // max(1, math.prod(tensor.shape[:-1]))
+
+    def _dequantised(self, name: str, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``data`` (stored bytes of a tensor, or of some of its rows) as float32 of ``shape``."""
+        from gguf.quants import dequantize
+
+        kind = self._tensors[name].kind
+        if kind.name in _PLAIN:
+            return data if data.dtype == np.float32 else data.astype(np.float32)
+        if data.size == 0:  # no blocks to dequantise
+            return np.zeros(shape, np.float32)
+        if self._byteorder == ">":
+            raise UnsupportedError(self.path, f"tensor {name!r}: big-endian {kind.name} blocks")
+        try:
+            return dequantize(data, kind)
+        except NotImplementedError:
+            raise UnsupportedError(
+                self.path, f"tensor {name!r}: GGML type {kind.name} cannot be dequantised by gguf"
+            ) from None
 
     def close(self) -> None:
         self._map.close()

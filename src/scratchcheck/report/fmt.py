@@ -141,3 +141,10 @@ def registry_searched(path: str, entries: int, candidates: int) -> str:
         f"registry {path}: {entries} registered model(s), {candidates} sharing a tensor shape with the "
         f"suspect and compared; the other {entries - candidates} count as tests with p = 1"
     )
+
+
+def sampled_notes(sampled: dict | None) -> list[str]:
+    """What a comparison on fingerprints kept and the power it cost, and how ``--fast`` decided."""
+    if not sampled:
+        return []
+    return [text for key in ("summary", "fast") if (text := sampled.get(key))]

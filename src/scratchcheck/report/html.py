@@ -37,7 +37,9 @@ def _environment() -> Environment:
         verdict=fmt.verdict_text,
         label=fmt.component_label,
     )
-    env.globals.update(colours=fmt.VERDICT_COLOURS, prepositions=fmt.VERDICT_PREPOSITIONS)
+    env.globals.update(
+        colours=fmt.VERDICT_COLOURS, prepositions=fmt.VERDICT_PREPOSITIONS, sampled_notes=fmt.sampled_notes
+    )
     return env
 
 

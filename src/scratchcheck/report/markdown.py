@@ -46,6 +46,7 @@ def render_markdown(report: ComparisonReport) -> str:
         + (f" — {report.headline}." if report.headline else ".")
         + f" Suspect: {fmt.params(report.suspect.params)} parameters, {report.suspect.format}.",
         "",
+        *[f"_{line}_\n" for line in fmt.sampled_notes(report.sampled)],
     ]
     for comp in report.components:
         label = fmt.component_label(comp.component_kind)

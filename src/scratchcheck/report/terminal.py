@@ -29,8 +29,8 @@ def render_compare(report: ComparisonReport, console: Console, *, explain: bool 
     console.print(_model_line("suspect", report.suspect))
     for ref in report.references:
         console.print(_model_line("reference", ref))
-    if report.sampled:
-        console.print(Text(report.sampled["summary"], style="dim"))
+    for line in fmt.sampled_notes(report.sampled):
+        console.print(Text(line, style="dim"))
     console.print()
     for comp in report.components:
         console.print(_headline(comp))

@@ -1,0 +1,58 @@
+"""``compare --fast``: the verdict from fingerprints made in memory (a few percent of the bytes), and
+the full pass only where the sample does not decide.
+
+A sample decides a component when it shows it ``derived``: the coordinate tests on kept elements
+are exact tests on those elements (docs/methods.md, section 10), so a derived finding on a sample
+stands. Nothing else does: ``identical`` needs every byte, and ``independent`` or ``inconclusive``
+from a sample has less power and cannot see a permuted copy whose kept rows differ. When any
+component is left undecided, the whole comparison is run again on the full models, one family for
+the multiple-testing step, and the report says that the sample did not decide and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .results import ComparisonReport
+
+if TYPE_CHECKING:
+    from .compare import ModelSource, Progress
+
+# Verdicts a sample settles; every other verdict sends the comparison to the full pass.
+DECIDED_BY_A_SAMPLE = ("derived", "not_comparable")
+
+
+def compare_fast(
+    suspect: ModelSource,
+    references: Sequence[ModelSource],
+    *,
+    component: str | None = None,
+    progress: Progress | None = None,
+    allow_network: bool = False,
+) -> ComparisonReport:
+    """``compare`` from in-memory fingerprints of every side, then in full if they do not decide."""
+    from .compare import compare
+    from .fingerprint import open_source, sampled_copy
+
+    with ExitStack() as stack:
+        opened = [open_source(s, stack, allow_network=allow_network) for s in [suspect, *references]]
+        if any(c.format == "fingerprint" for c in opened):
+            # A fingerprint side is already a sample: there is no full pass to fall back to.
+            return compare(opened[0], opened[1:], component=component, progress=progress)
+        sampled = [stack.enter_context(sampled_copy(c)) for c in opened]
+        quick = compare(sampled[0], sampled[1:], component=component, progress=progress)
+        open_ = [c for c in quick.components if c.verdict not in DECIDED_BY_A_SAMPLE]
+        if not open_:
+            sides = {str(c.path): "model, sampled in memory (--fast)" for c in opened}
+            note = "--fast: decided from the sample (every component derived or not comparable); no full pass"
+            return replace(quick, sampled={**(quick.sampled or {}), "sides": sides, "fast": note})
+        full = compare(opened[0], opened[1:], component=component, progress=progress)
+    undecided = ", ".join(f"{c.suspect_component} {c.verdict}" for c in open_)
+    why = (
+        f"--fast: the sample did not decide ({undecided}: only a derived finding stands on a sample, "
+        "which has less power and cannot match permuted units); the full pass was run"
+    )
+    return replace(full, warnings=[why, *full.warnings])
