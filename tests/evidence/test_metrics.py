@@ -160,3 +160,22 @@ def test_a_contiguous_and_a_transposed_view_are_walked_alike():
     b_stored = (a + 0.01 * rng.standard_normal(a.shape)).astype(np.float32).T.copy()
     m = pair_metrics(a, b_stored.T)
     assert m.pearson == pytest.approx(pearson(a, b_stored.T), abs=1e-6) and m.pearson > 0.99
+
+
+def test_the_null_inflation_is_estimated_unless_the_widest_possible_null_is_already_decided():
+    from scratchcheck.evidence.metrics import null_inflation, widest_inflation
+
+    rng = np.random.default_rng(5)
+    rows, cols = 500, 450  # r ~ 1 then gives z >= sqrt(450) > 20 even under the widest null
+    shared = rng.standard_normal((rows, 1)) * 3.0  # a row structure any two such models share
+    a = shared + rng.standard_normal((rows, cols))
+    b = shared + rng.standard_normal((rows, cols))
+    m = pair_metrics(a, b)
+    widest = widest_inflation(a.shape)
+    assert 3.0 < m.null_inflation < widest  # estimated, and wide: the shared rows are not evidence
+    norms = float(((a - a.mean()) ** 2).sum() * ((b - b.mean()) ** 2).sum()) / (a.size - 1)
+    assert null_inflation(a, b, a.mean(), b.mean(), norms) <= widest
+    copy = a + 0.01 * rng.standard_normal(a.shape)
+    decided = pair_metrics(copy, a)
+    assert decided.null_inflation == widest  # r ~ 1: no estimate needed, the widest null is used
+    assert decided.pearson > 0.999
