@@ -17,6 +17,7 @@ matching must also beat the same search run with the sibling reference's residua
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ from ..io.views import TensorView
 SIBLING = {"attn.k.weight": "attn.v.weight", "attn.v.weight": "attn.k.weight"}
 SIBLING |= {"attn.k.bias": "attn.v.weight", "attn.v.bias": "attn.k.weight"}
 NULL_DRAWS = 19
-MATCH_LOG_P = float(np.log(1e-3))  # a matched grouping must beat the permuted search this clearly
+MATCH_LOG_P = math.log(1e-3)  # a matched grouping must beat the permuted search this clearly
 
 Groups = tuple[tuple[int, ...], ...]
 

@@ -1,12 +1,13 @@
 """The kind of a structural derivation, read from how the tensors had to be paired (a description,
 not a test: the tests run on the pairs as usual).
 
-A disguise undone before comparing (``rotated``: residual stream rotated, norm gains folded;
-``norm-folded``: gains folded only), a vocabulary whose rows were paired across a change of size (``vocab-extended``, ``vocab-pruned``,
+A disguise undone before comparing (``rotated``: residual stream rotated, norm gains folded, the
+rotation fitted or seen through the unit-Gram test; ``norm-folded``: gains folded only), a
+vocabulary whose rows were paired across a change of size (``vocab-extended``, ``vocab-pruned``,
 ``vocab-replaced``), experts paired with the dense MLP they came from (``upcycled``), key/value
-heads paired with the mean of the reference heads a GQA conversion pooled (``gqa-converted``), a layer
-map in which a reference layer is the source of several suspect layers (``depth-upscaled``), and
-units whose rows point the parent's way at other scales (``rescaled``).
+heads paired with the mean of the reference heads a GQA conversion pooled (``gqa-converted``), a
+layer map in which a reference layer is the source of several suspect layers (``depth-upscaled``),
+and units whose rows point the parent's way at other scales (``rescaled``).
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ def pooled_heads_result(alignment: Alignment, component: str) -> TestResult:
         "kv heads pooled",
         statistic=float(statistics.mean(len(g) for p in pooled for g in p.reference.groups)),
         p_value=None,
-        null="not a test (statistic: reference heads per key/value head): each suspect key/value head is paired with the mean of its group of reference "
-        "heads; contiguous groups unless a matching fitted on the sibling projection beats its permutation null",
+        null="not a test (statistic: reference heads per key/value head): each suspect key/value head is "
+        "paired with the mean of its group of reference heads; contiguous groups unless a matching "
+        "fitted on the sibling projection beats its permutation null",
         n=len(pooled),
         detail={"groups": "; ".join(sorted(groups)), "layers": len({p.layer for p in pooled})},
     )
