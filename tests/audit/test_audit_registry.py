@@ -96,7 +96,7 @@ def test_nothing_in_the_registry_to_compare_with_is_undetermined_through_the_cli
     assert "Audit: UNDETERMINED" in result.stdout and "1 registered model(s), 0 sharing" in result.stdout
     data = json.loads(out.read_text())
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(data)
-    assert data["registry"] == {"path": str(path), "entries": 1, "candidates": 0}
+    assert data["registry"] == {"path": str(path), "entries": 1, "candidates": 0, "compared": 0}
     assert data["references"] == []
 
 

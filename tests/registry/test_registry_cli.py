@@ -84,3 +84,15 @@ def test_scan_with_no_candidate_states_no_known_source_for_every_component(tmp_p
     for comp in data["components"]:
         assert (comp["verdict"], comp["compared"], comp["power"]) == ("no_known_source", 0, None)
     assert "no known source among 2 registered model(s)" in " ".join(result.stdout.split())
+
+
+def test_clean_removes_a_file_no_entry_names(tmp_path, fingerprints):
+    db = tmp_path / "r.sqlite"
+    _filled(db, fingerprints)
+    orphan = db.with_name("r.sqlite.blobs") / "00" / f"{'0' * 64}.scfp"
+    orphan.parent.mkdir()
+    orphan.write_bytes(fingerprints["z"].read_bytes())
+    result = run("registry", "clean", "--registry", str(db))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "removed 1 orphaned file(s)" and not orphan.exists()
+    assert "2 entries" in run("registry", "list", "--registry", str(db)).stdout

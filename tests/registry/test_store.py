@@ -1,5 +1,6 @@
 """The store: entries whole or absent, duplicates by content, concurrent writers, crashes mid-add."""
 
+import fcntl
 import hashlib
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from scratchcheck.errors import FormatError, NotFoundError, UnsupportedError, UsageError
+from scratchcheck.registry import store
 from scratchcheck.registry.schema import MIGRATIONS, SCHEMA_VERSION
 from scratchcheck.registry.store import Registry, default_path
 
@@ -66,7 +68,7 @@ def test_wal_schema_version_and_reopening(tmp_path):
         assert reg.get("x").size == 1
 
 
-def test_an_older_registry_is_migrated_when_opened(tmp_path):
+def test_an_older_registry_is_migrated_when_opened(tmp_path, monkeypatch):
     path = tmp_path / "reg.sqlite"
     db = sqlite3.connect(path)
     for statement in MIGRATIONS[0][1]:  # a registry made before the scan's shape index existed
@@ -78,8 +80,21 @@ def test_an_older_registry_is_migrated_when_opened(tmp_path):
     with Registry(path) as reg:
         assert reg.schema_version() == SCHEMA_VERSION > 1
         assert reg.get("old").added == "then" and reg.shapes("old") == set()
-        reg.add([b"new"], name="new", shapes=["4x8"])
+        reg.add([b"new"], name="new", shapes=["4x8"], sketches={"coord 4x8": ("a/b/0/None", b"\0\0")})
         assert [e.name for e in reg.sharing_shapes(["4x8", "2x2"])] == ["new"]
+        # the old entry has no screen sketches yet: the next scan computes them (scan.sketch_missing)
+        assert [e.name for e in reg.unsketched()] == ["old"]
+        assert list(reg.sketches_sharing(["coord 4x8", "coord 2x2"])) == [
+            ("new", "coord 4x8", "a/b/0/None", b"\0\0")
+        ]
+        # sketches made another way (a newer scratchcheck) are replaced, not mixed
+        monkeypatch.setattr(store, "SKETCH_VERSION", store.SKETCH_VERSION + 1)
+        assert [e.name for e in reg.unsketched()] == ["new", "old"]
+        reg.set_sketches("new", {"coord 2x2": ("a/b/0/None", b"\1\1")})
+        assert [e.name for e in reg.unsketched()] == ["old"]
+        assert [row[:2] for row in reg.sketches_sharing(["coord 4x8", "coord 2x2"])] == [("new", "coord 2x2")]
+        reg.remove("new")
+        assert list(reg.sketches_sharing(["coord 2x2"])) == []
 
 
 def test_a_newer_schema_or_a_non_database_is_refused(tmp_path):
@@ -159,7 +174,7 @@ def test_two_processes_adding_at_once(tmp_path):
         _assert_consistent(reg)
 
 
-def test_kill_9_in_the_middle_of_adds_leaves_whole_entries_or_none(tmp_path):
+def test_kill_9_in_the_middle_of_adds_leaves_whole_entries_or_none(tmp_path, monkeypatch):
     path = tmp_path / "reg.sqlite"
     for round_ in range(3):
         writer = _writer(path, f"r{round_}", 1000, size=2 << 20)  # 2 MiB each: the kill lands mid-add
@@ -173,3 +188,32 @@ def test_kill_9_in_the_middle_of_adds_leaves_whole_entries_or_none(tmp_path):
     with Registry(path) as reg:  # the registry still takes writes
         reg.add([b"after"], name="after", parents=["base"])
         _assert_consistent(reg)
+        # what the killed adds left (a file renamed into place before its commit, a temporary
+        # file) goes; the writers are dead, so their files' locks are free
+        monkeypatch.setattr(store, "ORPHAN_AGE_S", 0.0)
+        reg.clean_orphans()
+        held = {p.name for p in reg.blobs.rglob("*") if p.is_file()}
+        assert held == {f"{e.content_hash}.scfp" for e in reg.entries()}
+        _assert_consistent(reg)
+
+
+def test_cleaning_removes_orphans_but_never_a_live_add_or_an_entry(tmp_path, monkeypatch):
+    with Registry(tmp_path / "reg.sqlite") as reg:
+        kept = reg.fingerprint_path(reg.add([b"kept"], name="kept").entry)
+        orphan = reg.blobs / "ab" / f"ab{'0' * 62}.scfp"  # renamed into place, then the add was killed
+        orphan.parent.mkdir()
+        orphan.write_bytes(b"orphan")
+        dead, live, fresh = (reg.blobs / f".adding.{n}.partial" for n in ("dead", "live", "fresh"))
+        for tmp in (dead, live, fresh):
+            tmp.write_bytes(b"partial")
+        old = time.time() - 2 * store.ORPHAN_AGE_S
+        os.utime(dead, (old, old))
+        os.utime(live, (old, old))
+        holder = os.open(live, os.O_RDONLY)  # an add still writing holds its file's lock
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            assert sorted(reg.clean_orphans()) == sorted([orphan, dead])
+        finally:
+            os.close(holder)
+        assert kept.read_bytes() == b"kept" and live.exists() and fresh.exists()
+        assert reg.clean_orphans() == [live]  # its writer gone, it goes too

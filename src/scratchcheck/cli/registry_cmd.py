@@ -26,7 +26,7 @@ def open_registry(path: Path | None, *, create: bool = True):
 
 @click.group("registry")
 def registry_group() -> None:
-    """Known models' fingerprints: add, list, show, remove, export and import them."""
+    """Known models' fingerprints: add, list, show, remove, clean, export and import them."""
 
 
 @registry_group.command("add")
@@ -95,6 +95,15 @@ def remove_command(name: str, registry_path) -> None:
     with open_registry(registry_path) as registry:
         registry.remove(name)
     click.echo(f"removed {name}")
+
+
+@registry_group.command("clean")
+@registry_option
+def clean_command(registry_path) -> None:
+    """Delete the files killed adds left behind (no entry names them)."""
+    with open_registry(registry_path, create=False) as registry:
+        removed = registry.clean_orphans()
+    click.echo(f"removed {len(removed)} orphaned file(s)")
 
 
 @registry_group.command("export")

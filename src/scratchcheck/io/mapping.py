@@ -139,6 +139,10 @@ def drop_pages(view: np.ndarray) -> None:
         mapped.drop(start, stop)
 
 
+# A tensor this small is read in one call, not one call per sample (a fingerprint's small tensors).
+_GATHER_WHOLE = 64 * 1024
+
+
 def gather(view: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
     """``view[index]`` for a few scattered elements, read with ``pread`` when ``view`` is mapped.
 
@@ -151,6 +155,9 @@ def gather(view: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
         return np.asarray(view[index])
     mapped = found[0]
     address = mapped.offset_of(view)
+    if view.nbytes <= _GATHER_WHOLE and view.flags.c_contiguous:
+        whole = mapped.pread(np.array([address]), view.nbytes)
+        return np.frombuffer(whole, dtype=view.dtype).reshape(view.shape)[index].copy()
     offsets = address + sum(
         np.asarray(i, dtype=np.int64) * s for i, s in zip(index, view.strides, strict=True)
     )

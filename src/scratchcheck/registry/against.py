@@ -20,18 +20,19 @@ from ..arch import layout
 from ..compare import Progress
 from ..io import Checkpoint
 from ..results import REGISTRY_PREFIX, ComparisonReport
-from .candidates import shape_keys
 from .store import Entry, Registry
 
 
 @dataclass(frozen=True)
 class RegistrySearch:
-    """Which registry a comparison searched: its entries, and how many shared a tensor shape with
-    the suspect (the others cannot be its source and count as tests with p = 1)."""
+    """Which registry a comparison searched: its entries, how many shared a tensor shape with the
+    suspect, and how many of those the screen passed on to the full test (``compared``, the closest
+    one it dropped included); the others count as tests with p = 1."""
 
     path: str
     entries: int
     candidates: int
+    compared: int
 
 
 def compare_with_registry(
@@ -41,28 +42,34 @@ def compare_with_registry(
     allow_network: bool = False,
     progress: Progress | None = None,
 ) -> tuple[ComparisonReport, RegistrySearch]:
-    """``compare`` of ``suspect`` (a model or fingerprint) with every registered model it could be from."""
+    """``compare`` of ``suspect`` (a model or fingerprint) with every registered model it could be
+    from: the entries ``scan`` would test in full (``scan.select``), as references of one comparison."""
     from ..compare import compare
     from ..fingerprint import open_source, sampled_copy
     from ..fingerprint.format import as_checkpoint, read
+    from .scan import select
 
     with ExitStack() as stack:
         opened = open_source(suspect, stack, allow_network=allow_network)
         fingerprinted = (
             opened if opened.format == "fingerprint" else stack.enter_context(sampled_copy(opened))
         )
-        candidates = registry.sharing_shapes(shape_keys(fingerprinted))
+        selected = select(fingerprinted, registry)
         references = [
             stack.enter_context(
-                as_checkpoint(read(registry.fingerprint_path(e)), Path(REGISTRY_PREFIX + e.name))
+                as_checkpoint(
+                    read(registry.fingerprint_path(e), trusted=True), Path(REGISTRY_PREFIX + e.name)
+                )
             )
-            for e in candidates
+            for e in selected.tested
         ]
         components = len(layout(fingerprinted).components)
-        left_out = (registry.count() - len(candidates)) * components
+        left_out = (registry.count() - len(selected.tested)) * components
         report = compare(fingerprinted, references, progress=progress, untested=left_out)
-    search = RegistrySearch(str(registry.path), registry.count(), len(candidates))
-    return _with_registry_licences(report, candidates), search
+    search = RegistrySearch(
+        str(registry.path), registry.count(), len(selected.candidates), len(selected.tested)
+    )
+    return _with_registry_licences(report, selected.tested), search
 
 
 def _with_registry_licences(report: ComparisonReport, entries: list[Entry]) -> ComparisonReport:

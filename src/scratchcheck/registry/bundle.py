@@ -93,6 +93,7 @@ def import_bundle(registry: Registry, path: str | os.PathLike[str]) -> ImportSum
                     source_key=entry.source_key,
                     parents=entry.parents,
                     shapes=made.shapes,
+                    sketches=made.sketches,
                     model_hash=made.model_hash,
                     added=entry.added,
                 )

@@ -87,6 +87,7 @@ def _record(registry: Registry, result: Fingerprinted, key: str, summary: IndexS
             params=result.params,
             source_key=key,
             shapes=result.shapes,
+            sketches=result.sketches,
             model_hash=result.model_hash,
         )
     except UsageError as exc:

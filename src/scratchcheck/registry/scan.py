@@ -1,8 +1,12 @@
 """Scan: which registered model is each component of a suspect from?
 
-Two stages. First ``candidates``: the entries sharing a normalised tensor shape with the suspect,
-the only ones the full test can relate to it. Then the full test: ``compare`` of the suspect's
-fingerprint with each candidate's, the same tests and verdict rules as ``scratchcheck compare``.
+Three stages. First ``candidates``: the entries sharing a normalised tensor shape with the suspect,
+the only ones the full test can relate to it. Then ``screen``: the candidates' stored sketches
+against the suspect's, all at once; an entry goes on when any of its statistics is beyond a level
+far more lenient than the full test's. Last the full test: ``compare`` of the suspect's fingerprint
+with each kept entry's (and with the best of those the screen dropped, ``RUNNERS_UP``, so that a
+finding's margin and a "no known source" are measured by the full test), the same tests and
+verdict rules as ``scratchcheck compare``.
 
 Multiple testing spans the whole registry: the unadjusted p of every (suspect component, entry) is
 Holm-adjusted over components x registry entries, the entries the filter left out counting as p = 1,
@@ -17,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .. import __version__
 from ..arch import layout
@@ -28,9 +32,11 @@ from ..results import ComparisonReport, ComponentComparison
 from .candidates import shape_keys
 from .index import Progress
 from .scan_results import SCAN_SCHEMA, ComponentScan, ScanReport, SourceMatch
+from .screen import Block, detectable_r, screen, sketch_file, sketch_fingerprint
 from .store import Entry, Registry
 
 FOUND = ("identical", "derived")
+RUNNERS_UP = 1  # entries the screen dropped that still get the full test: the closest by the screen
 _LN10 = math.log(10.0)
 
 
@@ -51,29 +57,56 @@ def scan(
         fingerprinted = (
             opened if opened.format == "fingerprint" else stack.enter_context(sampled_copy(opened))
         )
-        candidates = registry.sharing_shapes(shape_keys(fingerprinted))
+        selected = select(fingerprinted, registry)
+        candidates, tested, sketches = selected.candidates, selected.tested, selected.sketches
         reports: dict[str, ComparisonReport] = {}
         if progress is not None:
-            progress.start(len(candidates), f"scanning {len(candidates)} candidate(s)")
-        for entry in candidates:
-            with open_fingerprint(registry.fingerprint_path(entry)) as reference:
+            progress.start(len(tested), f"testing {len(tested)} of {len(candidates)} candidate(s)")
+        for entry in tested:
+            with open_fingerprint(registry.fingerprint_path(entry), trusted=True) as reference:
                 reports[entry.name] = compare(fingerprinted, [reference])
             if progress is not None:
                 progress.advance(entry.name)
         suspect_path = str(opened.path)
         parts = layout(fingerprinted).components
     total = sum(c.params for c in parts) or 1
-    components = _judge([(c.name, c.kind, c.params, c.params / total) for c in parts], reports, registry, top)
+    components = _judge(
+        [(c.name, c.kind, c.params, c.params / total) for c in parts], reports, registry, top, sketches
+    )
     return ScanReport(
         schema=SCAN_SCHEMA,
         suspect=suspect_path,
         registry=str(registry.path),
         registry_size=registry.count(),
         candidates=len(candidates),
+        screened=selected.kept,
         alpha=ALPHA_DERIVED,
         components=components,
         version=__version__,
     )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the stages before the full test leave: the entries sharing a tensor shape with the
+    suspect, those the full test runs on (kept by the screen, and the closest it dropped), how many
+    the screen kept, and the suspect's sketches."""
+
+    candidates: list[Entry]
+    tested: list[Entry]
+    kept: int
+    sketches: dict[str, Block]
+
+
+def select(fingerprinted: Checkpoint, registry: Registry) -> Selection:
+    """The shape filter and the screen, for a suspect already fingerprinted."""
+    candidates = registry.sharing_shapes(shape_keys(fingerprinted))
+    sketch_missing(registry)
+    sketches = sketch_fingerprint(fingerprinted)
+    screened = screen(sketches, registry.sketches_sharing(sketches))
+    kept = [s.name for s in screened if s.kept]
+    chosen = set(kept + [s.name for s in screened if not s.kept][:RUNNERS_UP])
+    return Selection(candidates, [e for e in candidates if e.name in chosen], len(kept), sketches)
 
 
 def _judge(
@@ -81,6 +114,7 @@ def _judge(
     reports: dict[str, ComparisonReport],
     registry: Registry,
     top: int,
+    sketches: dict[str, Block],
 ) -> list[ComponentScan]:
     """Per suspect component (name, kind, params, share): its sources after the registry-wide Holm."""
     rows = [(name, c) for name, report in reports.items() for c in report.components]
@@ -117,7 +151,7 @@ def _judge(
                 behind=behind,
                 runner_up=runner.entry if runner and lead else None,
                 margin=margin,
-                power=_power(reports, component, family),
+                power=_power(reports, component, family, detectable_r(sketches, kind)),
                 compared=len(matches),
                 best_independent=None if lead else (ranked[0] if ranked else None),
             )
@@ -202,8 +236,8 @@ class _Lineage:
 
             path = self.registry.fingerprint_path
             with (
-                open_fingerprint(path(self.registry.get(child))) as c,
-                open_fingerprint(path(self.registry.get(other))) as o,
+                open_fingerprint(path(self.registry.get(child)), trusted=True) as c,
+                open_fingerprint(path(self.registry.get(other)), trusted=True) as o,
             ):
                 report = compare(c, [o])
             self._found[(child, other)] = {
@@ -224,9 +258,20 @@ def _declared_ancestors(name: str, registry: Registry) -> set[str]:
     return seen
 
 
-def _power(reports: dict[str, ComparisonReport], component: str, family: int) -> float | None:
-    """The smallest common |r| the coordinate tests would have detected at the registry-wide level,
-    on the largest set of tensors any candidate let us compare (None if nothing was comparable)."""
+def sketch_missing(registry: Registry) -> None:
+    """Give the screen's sketches to entries registered without them (before schema 3): the
+    migration's second half, computed from the stored fingerprint files, once."""
+    for entry in registry.unsketched():
+        found = sketch_file(registry.fingerprint_path(entry))
+        registry.set_sketches(entry.name, {key: block.encode() for key, block in found.items()})
+
+
+def _power(
+    reports: dict[str, ComparisonReport], component: str, family: int, screen_r: float | None
+) -> float | None:
+    """The smallest common |r| both stages would have passed: the coordinate tests at the
+    registry-wide level, on the largest set of tensors any tested entry let us compare, and the
+    screen's aligned statistic on the suspect's sketches (None if nothing was comparable)."""
     best: list[int] = []
     for report in reports.values():
         sizes = [
@@ -239,4 +284,6 @@ def _power(reports: dict[str, ComparisonReport], component: str, family: int) ->
     if not best:
         return None
     r = stats.detectable_r(best, [1.0] * len(best), ALPHA_DERIVED / family)
-    return r if math.isfinite(r) else None
+    if not math.isfinite(r):
+        return None
+    return max(r, screen_r) if screen_r is not None else r

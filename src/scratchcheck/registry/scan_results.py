@@ -49,6 +49,7 @@ class ScanReport:
     registry: str
     registry_size: int
     candidates: int  # entries that passed the shape filter
+    screened: int  # candidates the screen kept (the full test also runs on scan.RUNNERS_UP others)
     alpha: float  # family-wise level of a "derived" finding
     components: list[ComponentScan]
     version: str = ""

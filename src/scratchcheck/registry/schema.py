@@ -47,6 +47,27 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX shapes_by_name ON shapes (name)",
         ],
     ),
+    (
+        3,
+        [
+            # The scan's screen: per entry and key, the sketches of screen.py (labels, float16 rows).
+            # ``sketched`` is the version of an entry's sketches (SKETCH_VERSION; 0: none); the others
+            # get theirs from their fingerprint file at the next scan (screen.sketch_file).
+            """CREATE TABLE sketches (
+                key TEXT NOT NULL,
+                name TEXT NOT NULL REFERENCES entries (name) ON DELETE CASCADE ON UPDATE CASCADE,
+                labels TEXT NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (key, name)
+            )""",
+            "CREATE INDEX sketches_by_name ON sketches (name)",
+            "ALTER TABLE entries ADD COLUMN sketched INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+# The version of screen.py's sketches, kept in ``entries.sketched`` (0: none). Changing how sketches
+# are made (their sizes, positions, keys) means raising it: entries holding another version are
+# sketched again from their fingerprint files at the next scan.
+SKETCH_VERSION = 1

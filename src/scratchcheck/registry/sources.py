@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import NotFoundError, ScratchcheckError
 from .candidates import shape_keys
+from .screen import sketch_fingerprint
 from .store import Added, Registry
 
 FINGERPRINT_SUFFIX = ".scfp"
@@ -30,6 +31,7 @@ class Fingerprinted:
     data: bytes = b""
     params: int = 0
     shapes: list[str] = field(default_factory=list)  # candidates.shape_keys
+    sketches: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # screen.Block.encode by key
     model_hash: str | None = None
     error: str | None = None
 
@@ -86,6 +88,7 @@ def describe(source: str, path: Path) -> Fingerprinted:
             path.read_bytes(),
             checkpoint.num_params,
             sorted(shape_keys(checkpoint)),
+            {key: block.encode() for key, block in sketch_fingerprint(checkpoint).items()},
             model_hash(checkpoint.fingerprint.header),
         )
 
@@ -127,6 +130,7 @@ def add_source(
         source_key=source_key(source),
         parents=parents,
         shapes=made.shapes,
+        sketches=made.sketches,
         model_hash=made.model_hash,
     )
 

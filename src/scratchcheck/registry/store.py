@@ -3,27 +3,34 @@
 Fingerprints live as files named by their SHA-256 in ``<registry>.blobs/`` because a fingerprint is
 opened as a memory-mapped checkpoint, and a file can be mapped where a BLOB cannot. An add writes the
 file first (temporary name, fsync, rename to its hash) and then the rows in one transaction, so a
-crash at any point leaves either the whole entry or none of it (at worst a file no entry names).
-Many processes may add at once: each write is a ``BEGIN IMMEDIATE`` transaction and waits its turn.
+crash at any point leaves either the whole entry or none of it (at worst a file no entry names,
+which ``clean_orphans`` removes). Many processes may add at once: each write is a ``BEGIN
+IMMEDIATE`` transaction and waits its turn.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from ..errors import FormatError, NotFoundError, UnsupportedError, UsageError
-from .schema import MIGRATIONS, SCHEMA_VERSION
+from .schema import MIGRATIONS, SCHEMA_VERSION, SKETCH_VERSION
 
 _CHUNK = 1 << 20
+_TEMP_PREFIX, _TEMP_SUFFIX = ".adding.", ".partial"
 _BUSY_TIMEOUT_MS = 60_000
+# A temporary file is left from a killed add when no process holds its lock and it is older than
+# this: the age covers the instant between creating the file and locking it.
+ORPHAN_AGE_S = 60.0
 
 
 def default_path() -> Path:
@@ -154,6 +161,7 @@ class Registry:
         source_key: str | None = None,
         parents: Iterable[str] = (),
         shapes: Iterable[str] = (),
+        sketches: Mapping[str, tuple[str, bytes]] | None = None,
         model_hash: str | None = None,
         added: str | None = None,
     ) -> Added:
@@ -162,9 +170,10 @@ class Registry:
         The same content already registered under any name (the same file, or a fingerprint of the
         same weights: ``model_hash``) is not added again: the existing entry comes back with
         ``created=False``. A name already taken by other content is a ``UsageError``. ``added`` keeps
-        an entry's original date (bundles); by default it is now.
+        an entry's original date (bundles); by default it is now. ``sketches``: the screen's, by key
+        (``screen.Block.encode``); without them the entry is sketched at the next scan.
         """
-        tmp, content_hash, size = self._write_temp(chunks)
+        tmp, content_hash, size, lock = self._write_temp(chunks)
         try:
             with self._write() as db:
                 existing = self.find(content_hash, model_hash)
@@ -207,10 +216,13 @@ class Registry:
                 db.executemany(
                     "INSERT OR IGNORE INTO shapes (key, name) VALUES (?, ?)", [(k, name) for k in shapes]
                 )
+                if sketches is not None:
+                    self._store_sketches(name, sketches)
                 if source:
                     db.execute("DELETE FROM failures WHERE source = ?", (source,))
         finally:
             tmp.unlink(missing_ok=True)
+            os.close(lock)
         entry = Entry(
             name,
             content_hash,
@@ -226,11 +238,14 @@ class Registry:
         )
         return Added(entry, created=True)
 
-    def _write_temp(self, chunks: Iterable[bytes]) -> tuple[Path, str, int]:
-        """The bytes in a synced temporary file of the blob folder, with their SHA-256 and size."""
+    def _write_temp(self, chunks: Iterable[bytes]) -> tuple[Path, str, int, int]:
+        """The bytes in a synced temporary file of the blob folder, with their SHA-256 and size, and
+        a descriptor holding the file's lock until the add is over (its writer is alive)."""
         digest = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(prefix=".adding.", suffix=".partial", dir=self.blobs)
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.blobs)
+        lock = os.open(tmp, os.O_RDONLY)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
@@ -241,8 +256,41 @@ class Registry:
                 os.fsync(handle.fileno())
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            os.close(lock)
             raise
-        return Path(tmp), digest.hexdigest(), size
+        return Path(tmp), digest.hexdigest(), size, lock
+
+    def clean_orphans(self) -> list[Path]:
+        """Delete what killed adds left in the blob folder: fingerprint files no entry names, and
+        temporary files whose writer is gone. Under the write lock, so that no add is between
+        renaming its file into place and committing its row; a temporary file is an add still
+        writing while its lock is held (or it is younger than ``ORPHAN_AGE_S``)."""
+        removed = []
+        with self._write() as db:
+            named = {h for (h,) in db.execute("SELECT content_hash FROM entries")}
+            for blob in self.blobs.glob("*/*.scfp"):
+                if blob.stem not in named:
+                    blob.unlink(missing_ok=True)
+                    removed.append(blob)
+            for tmp in self.blobs.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+                if _abandoned(tmp):
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+        return removed
+
+    def _store_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
+        self._db.execute("DELETE FROM sketches WHERE name = ?", (name,))
+        self._db.executemany(
+            "INSERT OR REPLACE INTO sketches (key, name, labels, data) VALUES (?, ?, ?, ?)",
+            [(key, name, labels, data) for key, (labels, data) in sketches.items()],
+        )
+        self._db.execute("UPDATE entries SET sketched = ? WHERE name = ?", (SKETCH_VERSION, name))
+
+    def set_sketches(self, name: str, sketches: Mapping[str, tuple[str, bytes]]) -> None:
+        """Store the screen's sketches of an entry registered without them."""
+        with self._write():
+            if self.find_name(name) is not None:
+                self._store_sketches(name, sketches)
 
     def remove(self, name: str) -> Entry:
         """Take ``name`` out of the registry, with its fingerprint file (content is never shared by two entries)."""
@@ -295,6 +343,20 @@ class Registry:
             self._entries("name IN (SELECT DISTINCT name FROM shapes JOIN wanted USING (key)) ORDER BY name")
         )
 
+    def unsketched(self) -> list[Entry]:
+        """Entries without the screen's current sketches (registered before schema 3 or without
+        them, or sketched by a scratchcheck that made them differently)."""
+        return list(self._entries(f"sketched != {SKETCH_VERSION} ORDER BY name"))
+
+    def sketches_sharing(self, keys: Iterable[str]) -> Iterator[tuple[str, str, str, bytes]]:
+        """(name, key, labels, data) of every stored sketch block with one of ``keys``, by key."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_sketch (key TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted_sketch")
+        self._db.executemany("INSERT OR IGNORE INTO wanted_sketch VALUES (?)", [(k,) for k in keys])
+        yield from self._db.execute(
+            "SELECT name, key, labels, data FROM sketches JOIN wanted_sketch USING (key) ORDER BY key"
+        )
+
     def count(self) -> int:
         """How many entries the registry holds."""
         return self._db.execute("SELECT count(*) FROM entries").fetchone()[0]
@@ -339,6 +401,23 @@ class Registry:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Whether no live add is writing ``tmp``: old enough, and its lock free."""
+    try:
+        if time.time() - tmp.stat().st_mtime < ORPHAN_AGE_S:
+            return False
+        fd = os.open(tmp, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # its add finished meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -15,7 +15,7 @@ def render_audit_markdown(result: AuditResult) -> str:
     refs = ", ".join(f"`{fmt.model_name(r)}`" for r in result.references)
     if result.registry is not None:
         r = result.registry
-        refs = f"the {fmt.registry_searched(r.path, r.entries, r.candidates)}" + (
+        refs = f"the {fmt.registry_searched(r.path, r.entries, r.candidates, r.compared)}" + (
             f" ({refs})" if refs else ""
         )
     out = [

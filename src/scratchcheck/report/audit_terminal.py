@@ -25,7 +25,9 @@ def render_audit(result: AuditResult, console: Console) -> None:
     console.print(Text(f"suspect    {fmt.model_name(result.suspect)}  {result.suspect}"))
     if result.registry is not None:
         r = result.registry
-        console.print(Text(f"against    {fmt.registry_searched(r.path, r.entries, r.candidates)}"))
+        console.print(
+            Text(f"against    {fmt.registry_searched(r.path, r.entries, r.candidates, r.compared)}")
+        )
     else:
         for ref in result.references:
             console.print(Text(f"against    {fmt.model_name(ref)}  {ref}"))

@@ -135,16 +135,10 @@ OUTCOME_STYLES = {"PASS": "bold green", "FAIL": "bold red", "UNDETERMINED": "bol
 OUTCOME_COLOURS = {"PASS": "#15803d", "FAIL": "#b91c1c", "UNDETERMINED": "#a16207"}
 
 
-def registry_searched(path: str, entries: int, candidates: int) -> str:
+def registry_searched(path: str, entries: int, candidates: int, compared: int) -> str:
     """One sentence on a registry compared against: its size, the entries compared, the rest."""
     return (
         f"registry {path}: {entries} registered model(s), {candidates} sharing a tensor shape with the "
-        f"suspect and compared; the other {entries - candidates} count as tests with p = 1"
+        f"suspect, {compared} passed by the screen to the full test; the other {entries - compared} "
+        "count as tests with p = 1"
     )
-
-
-def sampled_notes(sampled: dict | None) -> list[str]:
-    """What a comparison on fingerprints kept and the power it cost, and how ``--fast`` decided."""
-    if not sampled:
-        return []
-    return [text for key in ("summary", "fast") if (text := sampled.get(key))]

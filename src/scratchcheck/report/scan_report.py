@@ -95,7 +95,7 @@ def rows(comp: ComponentScan) -> list[list[str]]:
 def _title(report: ScanReport) -> str:
     return (
         f"scratchcheck scan: {fmt.model_name(report.suspect)} against {report.registry_size} registered "
-        f"model(s), {report.candidates} sharing a tensor shape with it"
+        f"model(s), {report.candidates} sharing a tensor shape with it, {report.screened} kept by the screen"
     )
 
 
