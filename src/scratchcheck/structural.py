@@ -1,9 +1,10 @@
 """Structural derivations of a model's weights, as real derivatives are built, for tests and benches.
 
 Depth up-scaling stacks copies of the parent's layers (SOLAR 10.7B: layers [0..k) and [j..N));
-vocabulary surgery appends or drops embedding rows; MoE upcycling copies a dense MLP into every
-expert; merges mix two parents; per-unit rescaling changes weights while the network computes the same
-(``synthetic.rotate_residual`` folds the norm gains and rotates the residual stream).
+vocabulary surgery appends, drops or replaces embedding rows; MoE upcycling copies a dense MLP into
+every expert; GQA conversion mean-pools key/value heads; merges mix two parents; per-unit rescaling
+changes weights while the network computes the same (``synthetic.rotate_residual`` folds the norm
+gains and rotates the residual stream).
 Each function takes and returns a name -> array dict in Hugging Face LLaMA naming.
 """
 
@@ -50,6 +51,18 @@ def append_rows(weights: Weights, names: list[str], count: int, seed: int = 0) -
     return out
 
 
+def new_vocabulary(weights: Weights, names: list[str], count: int, seed: int = 0) -> Weights:
+    """The named matrices replaced by ``count`` new rows drawn like the old (another tokenizer: no
+    token shared with the parent)."""
+    rng = np.random.default_rng(seed)
+    out = dict(weights)
+    for n in names:
+        w = weights[n]
+        new = rng.standard_normal((count, *w.shape[1:])) * float(w.std()) + float(w.mean())
+        out[n] = new.astype(w.dtype)
+    return out
+
+
 def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK) -> Weights:
     """Every layer's dense MLP copied into ``experts`` experts, with a new router (sparse upcycling)."""
     rng = np.random.default_rng(seed)
@@ -68,6 +81,28 @@ def upcycle(weights: Weights, experts: int, seed: int = 0, *, block: str = BLOCK
             out[p + "gate.weight"] = (rng.standard_normal((experts, hidden)) / np.sqrt(hidden)).astype(
                 w.dtype
             )
+    return out
+
+
+def to_gqa(
+    weights: Weights,
+    kv_heads: int,
+    *,
+    heads: int,
+    order: list[int] | None = None,
+    projections: tuple[str, ...] = ("self_attn.k_proj.", "self_attn.v_proj."),
+) -> Weights:
+    """Grouped-query attention from multi-head (Ainslie et al. 2023): the key and value heads (weights
+    and biases of the named ``projections``) of each of ``kv_heads`` groups mean-pooled into one.
+    ``heads``: the key/value heads stored (a multi-head parent's head count). Groups are contiguous
+    heads of ``order`` (as stored by default; a shuffled order groups arbitrary heads)."""
+    out = dict(weights)
+    order = list(range(heads)) if order is None else order
+    for name, w in weights.items():
+        if any(p in name for p in projections):
+            grouped = w.reshape(heads, -1, *w.shape[1:])[order]
+            pooled = grouped.reshape(kv_heads, heads // kv_heads, *grouped.shape[1:]).mean(axis=1)
+            out[name] = pooled.reshape(-1, *w.shape[1:]).astype(w.dtype)
     return out
 
 

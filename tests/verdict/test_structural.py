@@ -7,6 +7,7 @@ import pytest
 
 from scratchcheck import compare, structural
 from scratchcheck import synthetic as S
+from scratchcheck.evidence.structure import UNFITTED_ROTATION
 
 DECODER = {"layers": 8, "hidden": 64, "heads": 4, "kv_heads": 2, "intermediate": 96, "vocab": 128}
 SOLAR = list(range(6)) + list(range(2, 8))  # depth up-scaling: 8 layers -> 12
@@ -99,3 +100,55 @@ def test_a_fine_tune_compared_with_its_base_and_a_sibling_is_no_merge(parent, tm
     sibling = S.save(S.fine_tune(base, 0.05, seed=8), tmp_path / "sibling")
     report = compare(S.save(S.fine_tune(base, 0.1, seed=9), tmp_path / "child"), [parent, sibling])
     assert _lm(report).verdict == "derived" and _lm(report).kind != "merged"
+
+
+MHA = DECODER | {"heads": 8, "kv_heads": 8}
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_gqa_converted_model_is_derived_with_its_head_groups(tmp_path, seed, truth):
+    parent = S.save(S.llama_decoder(1, **MHA), tmp_path / "mha", S.llama_config(**MHA))
+    converted = S.fine_tune(structural.to_gqa(S.llama_decoder(seed, **MHA), 2, heads=8), 0.2, seed=10)
+    report = compare(S.save(converted, tmp_path / "gqa", S.llama_config(**(MHA | {"kv_heads": 2}))), [parent])
+    lm = _lm(report)
+    assert lm.verdict == truth and not lm.not_comparable
+    assert lm.coverage == pytest.approx(1.0)  # the converted keys and values are compared too
+    if truth == "derived":
+        assert lm.kind == "gqa-converted" and lm.p_value < 1e-6
+        record = next(t for t in lm.tests if t.name == "kv heads pooled")
+        assert (
+            record.detail["groups"]
+            == "key/value heads pooled (contiguous): kv 0 \u2190 0\u20133, kv 1 \u2190 4\u20137"
+        )
+        assert record.detail["layers"] == 8
+        kv = [t for t in report.tensors if t.paired_by == "heads-pooled"]
+        assert len(kv) == 16 and max(t.p_value for t in kv) < 1e-6  # each pooled pair is evidence itself
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "inconclusive")])
+def test_a_rotated_copy_with_a_new_vocabulary_is_found_by_its_unit_grams(parent, tmp_path, seed, truth):
+    rotated = S.rotate_residual(S.fine_tune(S.llama_decoder(seed, **DECODER), 0.1, seed=5), seed=2)
+    disguised = structural.new_vocabulary(
+        rotated, ["model.embed_tokens.weight", "lm_head.weight"], 160, seed=9
+    )
+    lm = _lm(compare(S.save(disguised, tmp_path / "rot"), [parent]))
+    assert lm.verdict == truth  # the control is not called independent: see the blind spot
+    assert lm.blind_spots == [UNFITTED_ROTATION]
+    gram = next(t for t in lm.tests if t.name == "unit-gram (basis-free)")
+    if truth == "derived":
+        assert lm.kind == "rotated" and lm.p_value < 1e-6 and gram.statistic > 0.9
+    else:
+        assert gram.p_value > 0.01 and lm.p_value > 0.01
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
+def test_a_rotated_tied_model_whose_final_norm_went_into_its_head_is_judged(tmp_path, seed, truth):
+    """A tied parent (SmolLM2): the rotation folds the final norm into an untied head, a second sign of
+    the change of basis; once the rotation is fitted and undone, neither sign blocks a verdict."""
+    tied = DECODER | {"tie_embeddings": True}
+    parent = S.save(S.llama_decoder(1, **tied), tmp_path / "tied")
+    rotated = S.rotate_residual(S.llama_decoder(seed, **tied), seed=2)
+    lm = _lm(compare(S.save(rotated, tmp_path / "rot"), [parent]))
+    assert lm.verdict == truth and not lm.blind_spots
+    if truth == "derived":
+        assert lm.kind == "rotated" and lm.p_value < 1e-6

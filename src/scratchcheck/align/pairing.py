@@ -22,6 +22,7 @@ from ..results import LayerMatrix, NotComparable
 from .blocks import split_gates
 from .contentmatch import match_by_content
 from .experts import dense_counterparts
+from .gqa import SIBLING, head_groups
 from .layermap import NO_MAP, LayerMap, infer
 from .nonlearned import nonlearned
 from .sketch import Sketcher, similarity
@@ -42,7 +43,7 @@ class TensorPair:
     role: str
     layer: int | None = None
     reference_layer: int | None = None
-    paired_by: str = "name"  # name | role | content | upcycled (an expert with the dense MLP)
+    paired_by: str = "name"  # name | role | content | upcycled (an expert with the dense MLP) | heads-pooled
     learned: bool = True
     excluded_reason: str | None = None
     transform: str = ""
@@ -197,6 +198,7 @@ def _pair_by_role(
     index: dict[tuple, Entry] = {}
     for e in theirs:
         index.setdefault((e.role, e.layer, e.expert), e)
+    own = {(e.role, e.layer, e.expert): e for e in mine}
     for s in mine:
         layer = s.layer
         if layer is not None and layer_map.kind != "none":
@@ -213,6 +215,12 @@ def _pair_by_role(
             result.vocab.append((s.component, rows))
             s_view = rows_view(s.view, rows.suspect_rows, rows.describe())
             result.pairs.append(_pair(s, r, s_view, "role", rows_view(r.view, rows.reference_rows, "")))
+            continue
+        sibling_role = SIBLING.get(s.role)
+        sibling = (own.get((sibling_role, s.layer, s.expert)), index.get((sibling_role, layer, s.expert)))
+        groups = head_groups(s, r, sibling) if s.view.shape != r.view.shape else None
+        if groups is not None:  # GQA conversion: each key/value head meets its pooled group
+            result.pairs.append(_pair(s, r, s.view, "heads-pooled", groups.view(r.view)))
             continue
         if s.view.shape != r.view.shape:
             result.not_comparable.append(

@@ -77,9 +77,10 @@ class AlignedView(TensorView):
     rotation: np.ndarray | None = None  # M: reading matrices W M, writing matrices M^T W
     writes: bool = False
     tag: str = ""
+    source: TensorView | None = None  # a view that reads in its own way (pooled heads, kept rows)
 
     def load(self) -> np.ndarray:
-        x = np.asarray(super().load(), dtype=np.float32)
+        x = np.asarray(super().load() if self.source is None else self.source.load(), dtype=np.float32)
         if self.gain is not None:
             x = x * self.gain[None, :]
         if self.rotation is not None:
@@ -88,7 +89,15 @@ class AlignedView(TensorView):
 
     @property
     def key(self) -> tuple:
-        return (*super().key, self.tag)
+        return (*(super().key if self.source is None else self.source.key), self.tag)
+
+    @property
+    def numel(self) -> int:
+        return super().numel if self.source is None else self.source.numel
+
+    @property
+    def nbytes(self) -> int:
+        return super().nbytes if self.source is None else self.source.nbytes
 
     @property
     def transform(self) -> str:
@@ -140,6 +149,7 @@ def _aligned(pair: TensorPair, r_norms: dict, rotation: np.ndarray | None, tag: 
         rotation=rotation,
         writes=writes,
         tag=tag,
+        source=None if type(view) is TensorView else view,
     )
     return replace(
         pair, reference=aligned, transform=", ".join(t for t in (pair.transform, "reference " + tag) if t)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import stats, units
+from .invariants import LayerGram
 from .measured import MeasuredPair
 from .testresults import coordinate_log_p
 from .thresholds import ALPHA_SOME, SPREAD_LEAVE_OUT, SPREAD_MIN_SHARE
@@ -43,7 +44,10 @@ def leave_out_count(n: int) -> int:
 
 
 def spread(
-    rows: Sequence[MeasuredPair], matchings: Sequence[units.Matching], layer_log_ps: Sequence[float]
+    rows: Sequence[MeasuredPair],
+    matchings: Sequence[units.Matching],
+    layer_log_ps: Sequence[float],
+    grams: Sequence[LayerGram] = (),
 ) -> Spread:
     ranked = sorted(rows, key=lambda m: m.test.log_p)
     dropped = ranked[: leave_out_count(len(ranked))]
@@ -57,13 +61,19 @@ def spread(
         dropped_layers += ms[:k]
         log_ps.append(stats.cauchy_combine([m.similarity.log_p for m in ms[k:]]))
         log_ps.append(stats.cauchy_combine([m.identity.log_p for m in ms[k:]]))
+    # Unit-Gram layers (a rotation not undone) are left out and carry their layer as matched layers do.
+    ranked_grams = sorted(grams, key=lambda g: g.evidence.log_p)
+    if ranked_grams:
+        log_ps.append(
+            stats.cauchy_combine([g.evidence.log_p for g in ranked_grams[leave_out_count(len(grams)) :]])
+        )
     log_p = stats.cauchy_combine(log_ps) if log_ps else float("nan")
     carriers = [m for m in rows if m.test.log_p < math.log(ALPHA_SOME)]
     matched_layers = {
         m.layer
         for m in matchings
         if math.isfinite(m.similarity.log_p) and m.similarity.log_p < math.log(ALPHA_SOME)
-    }
+    } | {g.layer for g in grams if g.evidence.log_p < math.log(ALPHA_SOME)}
     carried = {id(m) for m in carriers} | {id(m) for m in rows if m.pair.layer in matched_layers}
     compared = sum(m.numel for m in rows)
     share = sum(m.numel for m in rows if id(m) in carried) / compared if compared else 0.0

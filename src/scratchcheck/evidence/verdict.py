@@ -20,13 +20,19 @@ from dataclasses import dataclass, field, replace
 from ..align import Alignment
 from ..arch import ModelLayout
 from ..results import ComponentComparison, TestResult
-from . import rules, stats, testresults, units
+from . import invariants, rules, stats, testresults, units
 from .blindspots import blind_spots, model_signs
 from .layerpaths import layer_map_result
 from .measured import MeasuredPair
 from .provenance import component_shares, provenance, provenance_text
 from .spread import Spread, spread
-from .structure import disguise_result, seen_through, structural_kind
+from .structure import (
+    disguise_result,
+    pooled_heads_result,
+    rotation_not_fitted,
+    seen_through,
+    structural_kind,
+)
 from .thresholds import (
     ALPHA_DERIVED,
     LOW_COVERAGE,
@@ -98,9 +104,18 @@ def assess(
         for result in testresults.matching_results(matchings):
             tests.append(result)
             log_ps.append(result.detail["log_p"])
-        structural = structural_kind(alignment, comp.name, matrices)  # issue 11
+        # A rotation no shared vocabulary could undo leaves the MLP units' Gram matrices alone.
+        grams = invariants.unit_grams(pairs) if rotation_not_fitted(alignment) else []
+        gram = invariants.gram_result(grams)
+        if gram is not None:
+            tests.append(gram)
+            log_ps.append(gram.detail["log_p"])
+        coordinate_log_p = tests[0].detail["log_p"] if rows else float("nan")
+        structural = structural_kind(alignment, comp.name, matrices, (coordinate_log_p, gram))  # issue 11
         if structural in ("rotated", "norm-folded"):
             tests.append(disguise_result(alignment))
+        if structural == "gqa-converted":
+            tests.append(pooled_heads_result(alignment, comp.name))
         compared = sum(m.numel for m in rows)
         unpaired_reference = [
             n for n in alignment.unpaired_reference if reference.component_of(n) == comp.name
@@ -137,11 +152,11 @@ def assess(
                     exact_layers=all(m.pair.layer == m.pair.reference_layer for m in rows),
                     complete=not not_comparable and not unpaired_reference,
                 ),
-                spread=spread(rows, matchings, layer_log_ps) if log_ps else None,
+                spread=spread(rows, matchings, layer_log_ps, grams) if log_ps else None,
                 extra_tests=max(0, len(log_ps) - 1),
                 corr_weight=tests[0].detail["corr_weight"] if rows else 1.0,
                 kind=structural or rules.kind(rows, matchings, matrices, not_comparable, suspect, reference),
-                blind_spots=seen_through(blind_spots(comp.name, suspect, signs), alignment),
+                blind_spots=seen_through(blind_spots(comp.name, suspect, signs), alignment, gram),
                 fixed_params=sum(
                     suspect.checkpoint.info(n).numel
                     for n, _ in alignment.excluded
