@@ -25,6 +25,14 @@ DECLARATION = (
     "# HCX-mini\n\nThe vision encoder is taken from Qwen2.5-VL-32B-Instruct (Apache-2.0) and fine-tuned; "
     "the language model was trained from scratch.\n"
 )
+# A declared-borrowing policy allowing the HCX vision tower, declared in the suspect's README.md.
+DECLARED_POLICY = """extends = "declared-borrowing"
+[[allow]]
+component = "vision"
+from = "Qwen2.5-VL*"
+license = "Apache-2.0"
+declared_in = "README.md"
+"""
 
 
 @dataclass(frozen=True)

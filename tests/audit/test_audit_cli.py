@@ -5,15 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from audit_builders import DECLARATION, declare, write_policy
-
-DECLARED = """extends = "declared-borrowing"
-[[allow]]
-component = "vision"
-from = "Qwen2.5-VL*"
-license = "Apache-2.0"
-declared_in = "README.md"
-"""
+from audit_builders import DECLARATION, DECLARED_POLICY, declare, write_policy
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -24,7 +16,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_pass_fail_and_undetermined_exit_codes(hcx, unrelated_shapes, tmp_path):
     declare(hcx.suspect, DECLARATION)
-    policy = write_policy(tmp_path, DECLARED)
+    policy = write_policy(tmp_path, DECLARED_POLICY)
     out = tmp_path / "audit.json"
     passed = run(
         str(hcx.suspect), "--against", str(hcx.reference), "--policy", str(policy), "--json", str(out)

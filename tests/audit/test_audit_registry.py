@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from audit_builders import DECLARATION, declare, write_policy
+from audit_builders import DECLARATION, DECLARED_POLICY, declare, write_policy
 
 from scratchcheck.audit import Outcome, audit, load_policy
 from scratchcheck.registry.against import compare_with_registry
@@ -16,13 +16,6 @@ from scratchcheck.registry.sources import add_source
 from scratchcheck.registry.store import Registry
 
 SCHEMA = Path(__file__).resolve().parents[2] / "src/scratchcheck/report/audit.schema.json"
-DECLARED = """extends = "declared-borrowing"
-[[allow]]
-component = "vision"
-from = "Qwen2.5-VL*"
-license = "Apache-2.0"
-declared_in = "README.md"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +64,7 @@ def test_hcx_against_the_registry_fails_strict_and_names_the_registered_source(h
 
 def test_a_declared_borrowing_passes_with_the_licence_the_registry_recorded(hcx, registry, tmp_path):
     declare(hcx.suspect, DECLARATION)
-    policy = write_policy(tmp_path, DECLARED)
+    policy = write_policy(tmp_path, DECLARED_POLICY)
     result = audited(hcx.suspect, registry, str(policy))
     assert result.outcome == Outcome.PASS, result.summary
     vision = next(e for r in result.rules for e in r.evidence if e.subject == "vision")
@@ -107,7 +100,7 @@ def test_the_cli_gates_on_the_registry_audit(hcx, registry, tmp_path):
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "registry:Qwen/Qwen2.5-VL-mini" in failed.stdout
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(json.loads(out.read_text()))
-    policy = write_policy(tmp_path, DECLARED)
+    policy = write_policy(tmp_path, DECLARED_POLICY)
     passed = run(str(hcx.suspect), "--registry", str(registry), "--policy", str(policy))
     assert passed.returncode == 0, passed.stdout + passed.stderr
 
