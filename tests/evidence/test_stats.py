@@ -195,3 +195,14 @@ def test_the_tail_functions_match_scipy_stats_from_the_centre_to_far_past_float_
             assert stats._t_log_sf(stat, df) == pytest.approx(float(sps.t.logsf(stat, df)), rel=1e-9)
     # Past the float floor the t tail keeps falling instead of stopping at -inf.
     assert -math.inf < stats._t_log_sf(1e12, 50) < stats._t_log_sf(1e10, 50) < -700
+
+
+def test_the_layer_null_computed_at_once_equals_the_map_search_per_permutation():
+    rng = np.random.default_rng(11)
+    m = rng.random((6, 9))
+    m[2, :] = np.nan  # a suspect layer with nothing compared
+    m[0, 3] = np.nan
+    maps = stats._layer_maps(*m.shape)
+    perms = np.array([rng.permutation(9) for _ in range(700)])  # more than one block of 512
+    expected = [stats._best_map(m[:, p], maps)[0] for p in perms]
+    np.testing.assert_allclose(stats._best_means(m, perms, maps), expected, rtol=1e-12)
