@@ -27,7 +27,7 @@ LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
 def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
     """``{stored tensor name: reason}`` for every non-learned tensor of the model."""
     conventions = load_conventions()
-    learned = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
+    learned = learned_by_construction(model)
     found = {}
     for info in model.checkpoint.weights():
         reason = conventions.buffer_reason(info.name)
@@ -43,6 +43,11 @@ def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
         if reason:
             found[info.name] = reason
     return found
+
+
+def learned_by_construction(model: ModelLayout) -> set[str]:
+    """Stored tensors behind a view whose role is learned by construction (``LEARNED_ROLES``)."""
+    return {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
 
 
 def _by_value(info: TensorInfo, sketcher: Sketcher, *, tables: bool) -> str | None:

@@ -131,14 +131,14 @@ def _nonlearned(model, scan_values: bool) -> dict[str, str]:
         if (reason := conventions.buffer_reason(info.name)) is not None
     }
     if scan_values:
-        from ..align.nonlearned import LEARNED_ROLES, nonlearned
+        from ..align.nonlearned import learned_by_construction, nonlearned
         from ..align.sketch import Sketcher
         from ..arch import ModelLayout
 
         # Projections are learned by construction (not even a sketch is read for each expert here),
         # and tables too large to keep whole (embeddings) are not formula tables: their constants
         # are still recognised from the sample later.
-        skip = {n for e in model.entries if e.role.startswith(LEARNED_ROLES) for n in e.view.sources}
+        skip = learned_by_construction(model)
         skip |= {i.name for i in model.checkpoint.weights() if i.numel > MAX_WHOLE_NONLEARNED}
         subset = _WeightsExcept(model.checkpoint, skip)
         reasons.update(nonlearned(ModelLayout(subset), Sketcher(subset)))  # type: ignore[arg-type]

@@ -45,15 +45,11 @@ def compare_with_registry(
     """``compare`` of ``suspect`` (a model or fingerprint) with every registered model it could be
     from: the entries ``scan`` would test in full (``scan.select``), as references of one comparison."""
     from ..compare import compare
-    from ..fingerprint import open_source, sampled_copy
     from ..fingerprint.format import as_checkpoint, read
-    from .scan import select
+    from .scan import open_fingerprinted, select
 
     with ExitStack() as stack:
-        opened = open_source(suspect, stack, allow_network=allow_network)
-        fingerprinted = (
-            opened if opened.format == "fingerprint" else stack.enter_context(sampled_copy(opened))
-        )
+        _, fingerprinted = open_fingerprinted(suspect, stack, allow_network)
         selected = select(fingerprinted, registry)
         references = [
             stack.enter_context(

@@ -50,13 +50,10 @@ def scan(
 ) -> ScanReport:
     """Rank, per suspect component, the registered models it is identical to or derived from."""
     from ..compare import compare
-    from ..fingerprint import open_fingerprint, open_source, sampled_copy
+    from ..fingerprint import open_fingerprint
 
     with ExitStack() as stack:
-        opened = open_source(suspect, stack, allow_network=allow_network)
-        fingerprinted = (
-            opened if opened.format == "fingerprint" else stack.enter_context(sampled_copy(opened))
-        )
+        opened, fingerprinted = open_fingerprinted(suspect, stack, allow_network)
         selected = select(fingerprinted, registry)
         candidates, tested, sketches = selected.candidates, selected.tested, selected.sketches
         reports: dict[str, ComparisonReport] = {}
@@ -84,6 +81,19 @@ def scan(
         components=components,
         version=__version__,
     )
+
+
+def open_fingerprinted(
+    suspect: str | os.PathLike[str] | Checkpoint, stack: ExitStack, allow_network: bool
+) -> tuple[Checkpoint, Checkpoint]:
+    """The suspect opened (closed with ``stack``), and as a fingerprint: itself if it is one, else
+    fingerprinted in memory so that it compares with the registry's position by position."""
+    from ..fingerprint import open_source, sampled_copy
+
+    opened = open_source(suspect, stack, allow_network=allow_network)
+    if opened.format == "fingerprint":
+        return opened, opened
+    return opened, stack.enter_context(sampled_copy(opened))
 
 
 @dataclass(frozen=True)
