@@ -1,7 +1,8 @@
 """Make a fingerprint from a checkpoint: read the kept rows of every weight, hash, summarise.
 
 Each weight stored as plain numbers is read through its file's ``read_ranges`` (sorted, coalesced
-byte ranges, counted by the file: local ``pread`` or HTTP range requests); a quantised or otherwise
+byte ranges, counted by the file: local ``pread`` or HTTP range requests); a quantised tensor by its
+kept rows (GGUF blocks, int8/FP8 + scales, MXFP4: ``quantised``), dequantised alone; any other
 computed tensor is dequantised and sampled in memory, and counted as read whole. Tensors found to be
 non-learned (``align.nonlearned``) are stored whole, so that the value checks still recognise them
 when the fingerprint is compared.
@@ -17,9 +18,9 @@ import numpy as np
 from .. import __version__
 from ..io.base import Checkpoint, TensorInfo
 from ..io.dtypes import SAFETENSORS_DTYPES, dtype_name
-from ..io.mapping import locate
 from . import sampling
 from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint
+from .quantised import read_kept_quantised, stored_bytes
 
 if TYPE_CHECKING:
     from ..compare import Progress
@@ -179,20 +180,19 @@ def read_kept(
             rows.size * tensor_file.row_nbytes(info.name),
             None,
         )
-    if located is None:  # quantised or computed: dequantised in memory, counted as a whole read
+    if located is None and positions is not None and not full_hash:
+        # int8/FP8 + scales, MXFP4: the kept rows and the scales they use, read and dequantised alone.
+        quantised = read_kept_quantised(checkpoint, info, positions)
+        if quantised is not None:
+            return (*quantised, None)
+    if located is None:  # computed otherwise: dequantised in memory, counted as a whole read
         values = checkpoint.read_values(info.name)
         full = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() if full_hash else None
         kept = np.array(values) if positions is None else sampling.sample(values, plan)[1]
         return kept, info.nbytes, full
     reader, offset = located
-    dtype = SAFETENSORS_DTYPES[info.dtype]
     before = reader.bytes_read
-    if positions is None:
-        [(_, data)] = reader.read_ranges([(offset, offset + info.nbytes)]) if info.nbytes else [(0, b"")]
-        values = np.frombuffer(data, dtype=dtype).reshape(info.shape).copy()
-    else:
-        ranges = sampling.coalesce(sampling.row_ranges(info.shape, dtype.itemsize, positions, offset))
-        values = sampling.values_from_ranges(info.shape, dtype, positions, reader.read_ranges(ranges), offset)
+    values = sampling.read_positions(reader, offset, info.shape, SAFETENSORS_DTYPES[info.dtype], positions)
     read = reader.bytes_read - before
     full = None
     if full_hash:
@@ -208,9 +208,7 @@ def _byte_source(checkpoint: Checkpoint, tensor_file, info: TensorInfo):
     """(range reader, byte offset) of a tensor stored as plain numbers, else None."""
     if tensor_file is None or not checkpoint.stored_as_is(info.name):
         return None
-    if hasattr(tensor_file, "byte_source"):
-        return tensor_file.byte_source(info.name)
-    return locate(checkpoint.read(info.name))
+    return stored_bytes(checkpoint, info.name)
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:

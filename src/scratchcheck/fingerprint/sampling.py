@@ -171,3 +171,17 @@ def values_from_ranges(
     last = _as_rows(shape, positions)[1][-1]
     picks = row_at[:, None, None] + ((last - last[0]) * itemsize)[None, :, None] + np.arange(itemsize)
     return buffer[picks.reshape(-1)].view(dtype).reshape(kept_shape)
+
+
+def read_positions(
+    reader, offset: int, shape: tuple[int, ...], dtype: np.dtype, positions: Positions | None
+) -> np.ndarray:
+    """The kept sub-tensor (the whole tensor for ``positions`` None) of a tensor stored as plain
+    numbers at byte ``offset`` of ``reader`` (anything with ``read_ranges``, which counts the bytes)."""
+    dtype = np.dtype(dtype)
+    if positions is None:
+        nbytes = math.prod(shape) * dtype.itemsize
+        [(_, data)] = reader.read_ranges([(offset, offset + nbytes)]) if nbytes else [(0, b"")]
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    ranges = coalesce(row_ranges(shape, dtype.itemsize, positions, offset))
+    return values_from_ranges(shape, dtype, positions, reader.read_ranges(ranges), offset)

@@ -141,6 +141,10 @@ class Checkpoint:
         except KeyError:
             raise NotFoundError(self.path, f"no tensor named {name!r}") from None
 
+    def file_of(self, name: str) -> TensorFile:
+        """The file that reads tensor ``name`` (for an MXFP4 weight, the view that dequantises it)."""
+        return self._index[self.info(name).name][1]
+
     @property
     def num_params(self) -> int:
         return sum(info.numel for info in self.weights())

@@ -14,6 +14,7 @@ The scale may live in another shard, which is why this works on the whole checkp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,32 +51,59 @@ def scale_tensor_names(infos: list[TensorInfo]) -> set[str]:
     return {scale for info in infos if (scale := scale_of(names, info))}
 
 
-def dequantise_with_scales(checkpoint: Checkpoint, name: str) -> np.ndarray | None:
-    """``name`` as float32 if it is a quantised weight with a scale tensor, else None."""
+@dataclass(frozen=True)
+class ScaleScheme:
+    """How a scale tensor covers its weight: the scale of weight element ``(i, j, ...)`` is entry
+    ``(i // block[0], j // block[1], ...)`` of the scale (one scalar: ``block`` is empty). Shared
+    by the whole-tensor read and the read of a few kept rows, so both dequantise alike."""
+
+    scale: str
+    block: tuple[int, ...]
+
+    def positions(self, index: tuple[np.ndarray, ...], stored_ndim: int) -> tuple[np.ndarray, ...]:
+        """The scale entries that weight indices ``index`` (sorted, per axis) use, per axis of the
+        stored scale (a per-row scale stored ``[out, 1]`` has one more axis than it applies to)."""
+        used = tuple(np.unique(i // b) for i, b in zip(index, self.block, strict=False))
+        return used + (np.zeros(1, np.int64),) * (stored_ndim - len(used))
+
+    def apply(self, weight: np.ndarray, scale: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
+        """``weight`` (float32: the elements at ``index`` per axis) times its scales; ``scale`` holds
+        the entries at ``positions(index)``."""
+        used = self.positions(index, len(self.block))
+        scale = scale.reshape(tuple(u.size for u in used))
+        picks = [np.searchsorted(u, i // b) for u, i, b in zip(used, index, self.block, strict=False)]
+        # Indexing, not np.repeat: a declared block of 10**12 must not expand the scales 10**12 times.
+        per_element = scale[np.ix_(*picks)] if picks else scale
+        return weight * per_element.reshape(per_element.shape + (1,) * (weight.ndim - len(picks)))
+
+
+def scale_scheme(checkpoint: Checkpoint, name: str) -> ScaleScheme | None:
+    """How ``name``'s scale tensor applies, if it is a quantised weight with one (from headers)."""
     info = checkpoint.info(name)
     scale_name = scale_of(checkpoint._index, info)
     if scale_name is None:
         return None
-    weight = checkpoint.read(name).astype(np.float32)
-    scale = np.asarray(checkpoint.read(scale_name), dtype=np.float32)
-    if scale.size == 1:
-        return weight * scale.reshape(())
-    if scale_name.endswith("_scale_inv") and weight.ndim == 2 and scale.ndim == 2:
-        return _apply_block_scale(checkpoint, name, weight, scale)
-    if weight.ndim >= 1 and scale.size == weight.shape[0]:
-        return weight * scale.reshape((weight.shape[0],) + (1,) * (weight.ndim - 1))
+    scale = checkpoint.info(scale_name).shape
+    size = int(np.prod(scale, dtype=np.int64))
+    if size == 1:
+        return ScaleScheme(scale_name, ())
+    if scale_name.endswith("_scale_inv") and len(info.shape) == 2 and len(scale) == 2:
+        return ScaleScheme(scale_name, _block_size(checkpoint, name, info.shape, scale))
+    if info.shape and size == info.shape[0]:
+        return ScaleScheme(scale_name, (1,))
     raise FormatError(
-        info.file, f"tensor {name!r}: scale {scale_name!r} of shape {scale.shape} fits no known scheme"
+        info.file, f"tensor {name!r}: scale {scale_name!r} of shape {scale} fits no known scheme"
     )
 
 
-def _apply_block_scale(
-    checkpoint: Checkpoint, name: str, weight: np.ndarray, scale: np.ndarray
-) -> np.ndarray:
-    rows, cols = weight.shape
-    block_r, block_c = _block_size(checkpoint, name, weight.shape, scale.shape)
-    # Indexing, not np.repeat: a declared block of 10**12 must not expand the scales 10**12 times.
-    return weight * scale[np.arange(rows)[:, None] // block_r, np.arange(cols)[None, :] // block_c]
+def dequantise_with_scales(checkpoint: Checkpoint, name: str) -> np.ndarray | None:
+    """``name`` as float32 if it is a quantised weight with a scale tensor, else None."""
+    scheme = scale_scheme(checkpoint, name)
+    if scheme is None:
+        return None
+    weight = checkpoint.read(name).astype(np.float32)
+    scale = np.asarray(checkpoint.read(scheme.scale), dtype=np.float32)
+    return scheme.apply(weight, scale, tuple(np.arange(n) for n in weight.shape))
 
 
 def _block_size(
@@ -157,7 +185,7 @@ class Mxfp4Tensors(TensorFile):
     def _info(name: str, blocks: TensorInfo, scales: TensorInfo) -> TensorInfo:
         *rows, groups, _ = blocks.shape
         shape = (*rows, groups * 32)
-        if len(shape) == 3:
+        if presented_in_out(blocks):
             shape = (shape[0], shape[2], shape[1])
         stem = name.rsplit(".", 1)[-1]
         note = f"MXFP4 from {stem}{_BLOCKS} and {stem}{_SCALES}: e2m1 values x 2^(scale-127) per 32"
@@ -172,11 +200,20 @@ class Mxfp4Tensors(TensorFile):
         scales = self.checkpoint.read(scales_info.name)
         if index is not None:
             blocks, scales = blocks[index], scales[index]
-        values = np.empty((*blocks.shape[:-1], 32), np.float32)
-        values[..., 0::2] = FP4_E2M1[blocks & 0x0F]
-        values[..., 1::2] = FP4_E2M1[blocks >> 4]
-        values = np.ldexp(values, scales.astype(np.int32)[..., None] - 127)
-        values = values.reshape(*values.shape[:-2], -1)
-        if len(blocks_info.shape) == 4:  # an expert stack [E, out, in]: given as [E, in, out]
-            values = np.swapaxes(values, -1, -2)
-        return values
+        values = decode_mxfp4(blocks, scales)
+        return np.swapaxes(values, -1, -2) if presented_in_out(blocks_info) else values
+
+
+def presented_in_out(blocks: TensorInfo) -> bool:
+    """Whether the MXFP4 weight of ``blocks`` is given as ``[E, in, out]``: an expert stack
+    ``[E, out, in]``, transposed to the layout transformers loads it in."""
+    return len(blocks.shape) == 4
+
+
+def decode_mxfp4(blocks: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """uint8 blocks ``[..., G, 16]`` and exponents ``[..., G]`` as float32 ``[..., G * 32]``."""
+    values = np.empty((*blocks.shape[:-1], 32), np.float32)
+    values[..., 0::2] = FP4_E2M1[blocks & 0x0F]
+    values[..., 1::2] = FP4_E2M1[blocks >> 4]
+    values = np.ldexp(values, scales.astype(np.int32)[..., None] - 127)
+    return values.reshape(*values.shape[:-2], -1)
