@@ -7,7 +7,7 @@ import json
 import ml_dtypes
 import numpy as np
 import pytest
-from fp_models import PLAN
+from fp_models import CONFIG, PLAN
 
 from exporters import export_gguf, quantise_int8_rows
 from scratchcheck import compare, open_model, synthetic
@@ -82,8 +82,7 @@ def quantised(models, tmp_path_factory):
             stored[name + "_scale"] = np.array(scale, np.float32)
         else:
             stored[name] = weight
-    config = synthetic.llama_config(layers=4, hidden=256, heads=8, kv_heads=2, intermediate=512, vocab=1024)
-    config["quantization_config"] = {"quant_method": "fp8", "weight_block_size": [100, 100]}
+    config = {**CONFIG, "quantization_config": {"quant_method": "fp8", "weight_block_size": [100, 100]}}
     folder = tmp_path_factory.mktemp("quantised") / "model"
     synthetic.save(stored, folder, config)
     return folder

@@ -77,3 +77,16 @@ def test_values_from_byte_ranges_equal_direct_indexing(dtype, shape):
 
 def test_coalesce_merges_touching_and_overlapping_ranges_in_order():
     assert coalesce([(10, 20), (0, 10), (30, 40), (35, 50)]) == [(0, 20), (30, 50)]
+
+
+def test_a_split_axis_keeps_in_each_part_what_a_separate_axis_of_its_length_keeps():
+    # Fused q, k, v rows [4096 + 1024 + 1024, 4096] against separate q, k and v.
+    fused = sample_positions((6144, 4096), split=(0, (4096, 1024, 1024)))
+    q, k = sample_positions((4096, 4096)), sample_positions((1024, 4096))
+    assert np.array_equal(fused[1], q[1])
+    rows = fused[0]
+    assert np.array_equal(rows[rows < 4096], q[0])
+    assert np.array_equal(rows[(rows >= 4096) & (rows < 5120)] - 4096, k[0])
+    assert np.array_equal(rows[rows >= 5120] - 5120, k[0])
+    # Not what the fused tensor's own length keeps.
+    assert not np.array_equal(rows, sample_positions((6144, 4096))[0])

@@ -91,21 +91,32 @@ def _apply_layout(
     if layout.startswith("unstack_experts") and len(shape) in (2, 3):
         return _unstacked(checkpoint, place, rule, role, geom)
     base: tuple[Op, ...] = ()
+    full = place.info.model_shape
     if layout == "transpose_split_qkv" and len(shape) == 2:
-        base, shape = (("T",),), shape[::-1]
-    sizes = _split_sizes(shape[0], layout, geom)
-    if sizes is None:  # cannot split: keep it whole under the fused role
+        base, shape, full = (("T",),), shape[::-1], full[::-1]
+    sizes = _split_sizes(full[0], layout, geom)
+    # A fingerprint holds a sample of each part (fingerprint.fused): the rows of each in the sample.
+    kept = None if sizes is None else place.info.kept_parts(1 if base else 0, tuple(s for _, s in sizes))
+    if sizes is None or kept is None:  # cannot split: keep it whole under the fused role
         fused = "qkv" if "qkv" in layout else "gate_up"
         return [_entry(checkpoint, place, role.replace("{part}", fused), shape, base, generic=True)]
     entries, start = [], 0
-    for part, size in sizes:
-        ops = base + (("rows", start, start + size),)
+    for (part, size), rows in zip(sizes, kept, strict=True):
+        ops = base + (("rows", start, start + rows),)
+        full_numel = None if rows == size and shape == full else _prod((size, *full[1:]))
         entries.append(
             _entry(
-                checkpoint, place, role.replace("{part}", part), (size, *shape[1:]), ops, geom=geom, tag=part
+                checkpoint,
+                place,
+                role.replace("{part}", part),
+                (rows, *shape[1:]),
+                ops,
+                geom=geom,
+                tag=part,
+                full_numel=full_numel,
             )
         )
-        start += size
+        start += rows
     return entries
 
 
@@ -195,11 +206,12 @@ def _entry(
     generic: bool = False,
     geom: Geometry | None = None,
     tag: str = "",
+    full_numel: int | None = None,
 ) -> Entry:
     name = place.info.name
     label = f"{name}[{tag}]" if tag else name
     heads, head_dim = _heads(role, shape, geom)
-    view = TensorView(checkpoint, name, tuple(shape), label, ops)
+    view = TensorView(checkpoint, name, tuple(shape), label, ops, full_numel=full_numel)
     return Entry(view, place.component, role, place.layer, expert, generic, heads, head_dim)
 
 

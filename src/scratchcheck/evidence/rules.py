@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Sequence
 
 from ..arch import ModelLayout
+from ..errors import NotFoundError
 from ..results import LayerMatrix, NotComparable
 from . import units
 from .measured import MeasuredPair
@@ -141,7 +142,7 @@ def _pruned(not_comparable: Sequence[NotComparable], suspect: ModelLayout, refer
     for n in not_comparable:
         try:
             a, b = suspect.checkpoint.info(n.suspect).shape, reference.checkpoint.info(n.reference).shape
-        except (KeyError, AttributeError, ValueError):
+        except (KeyError, AttributeError, ValueError, NotFoundError):  # a view's label, not a tensor
             continue
         if (
             len(a) == len(b)

@@ -20,6 +20,7 @@ from ..io.base import Checkpoint, TensorInfo
 from ..io.dtypes import SAFETENSORS_DTYPES, dtype_name
 from . import sampling
 from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint
+from .fused import split_record, splits
 from .quantised import read_kept_quantised, stored_bytes
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def build(
 
     model = layout(checkpoint)
     places = _places(model)
+    fused = splits(model)
     reasons = _nonlearned(model, scan_values)
     files = {info.name: f for f in checkpoint.files for info in f.infos()}
     records, arrays = [], {}
@@ -61,8 +63,9 @@ def build(
             and not reason.startswith(SEEN_IN_A_SAMPLE)
             and info.numel <= MAX_WHOLE_NONLEARNED
         )
-        positions = None if whole else sampling.sample_positions(info.shape, plan)
-        values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, plan, full_hash)
+        split = fused.get(info.name)
+        positions = None if whole else sampling.sample_positions(info.shape, plan, split)
+        values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, full_hash)
         arrays[info.name] = values
         component, roles, layer = places.get(info.name, (model.component_of(info.name), [], None))
         record: dict[str, Any] = {
@@ -85,6 +88,8 @@ def build(
         }
         if full is not None:
             record["full_sha256"] = full
+        if split is not None and positions is not None:
+            record["split"] = split_record(split, len(info.shape), plan)
         records.append(record)
         if progress is not None:
             progress.advance(info.nbytes, info.name)
@@ -161,7 +166,7 @@ class _WeightsExcept:
 
 
 def read_kept(
-    checkpoint: Checkpoint, tensor_file, info: TensorInfo, positions, plan: sampling.Plan, full_hash: bool
+    checkpoint: Checkpoint, tensor_file, info: TensorInfo, positions, full_hash: bool
 ) -> tuple[np.ndarray, int, str | None]:
     """(kept values, bytes read for them, sha256 of every stored byte when ``full_hash``)."""
     located = _byte_source(checkpoint, tensor_file, info)
@@ -188,7 +193,7 @@ def read_kept(
     if located is None:  # computed otherwise: dequantised in memory, counted as a whole read
         values = checkpoint.read_values(info.name)
         full = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() if full_hash else None
-        kept = np.array(values) if positions is None else sampling.sample(values, plan)[1]
+        kept = sampling.take(values, positions)
         return kept, info.nbytes, full
     reader, offset = located
     before = reader.bytes_read

@@ -29,6 +29,7 @@ from ..errors import FormatError, UnsupportedError
 from ..io.base import Checkpoint, TensorFile, TensorInfo
 from ..io.safetensors import SafetensorsFile
 from ..io.writer import write_safetensors
+from .fused import split_fits
 
 SCHEMA = "scratchcheck.fingerprint/1"
 HEADER_KEY = "scratchcheck.fingerprint"  # in __metadata__: the schema version
@@ -44,10 +45,24 @@ class SampledInfo(TensorInfo):
     """A tensor of a fingerprint: ``shape`` is the kept sub-tensor's, ``full_shape`` the model's."""
 
     full_shape: tuple[int, ...] = ()
+    split: tuple[int, tuple[int, ...], tuple[int, ...]] | None = None  # axis, parts, kept of each
 
     @property
     def numel(self) -> int:
         return int(np.prod(self.full_shape, dtype=np.int64))
+
+    @property
+    def model_shape(self) -> tuple[int, ...]:
+        return self.full_shape
+
+    def kept_parts(self, axis: int, parts: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The kept count of each part of a fused tensor sampled part by part (``fused``); None for
+        one sampled by its stored shape, whose rows do not fall into the parts."""
+        if self.shape == self.full_shape:
+            return parts
+        if self.split is not None and self.split[:2] == (axis, parts):
+            return self.split[2]
+        return None
 
 
 @dataclass
@@ -105,6 +120,8 @@ def read(path: str | Path, *, trusted: bool = False) -> Fingerprint:
             raise FormatError(
                 path, f"tensor {name!r}: stored values do not match the header's sample_shape/dtype"
             )
+        if not split_fits(record):
+            raise FormatError(path, f"tensor {name!r}: its split does not fit its shape and sample_shape")
         arrays[name] = array
     for name in stored:
         if name.startswith(FILE_PREFIX):
@@ -163,6 +180,12 @@ def _header_validator() -> Any:
     return validator(schema)
 
 
+def _split(record: dict[str, Any] | None) -> tuple[int, tuple[int, ...], tuple[int, ...]] | None:
+    if record is None:
+        return None
+    return record["axis"], tuple(record["parts"]), tuple(record["kept"])
+
+
 class FingerprintFile(TensorFile):
     """The kept samples of a fingerprint as tensors (``SampledInfo``: kept shape, model's numel)."""
 
@@ -179,6 +202,7 @@ class FingerprintFile(TensorFile):
                 fp.arrays[t["name"]].nbytes,
                 path,
                 full_shape=tuple(t["shape"]),
+                split=_split(t.get("split")),
             )
             for t in fp.header["tensors"]
         ]

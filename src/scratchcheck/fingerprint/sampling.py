@@ -88,27 +88,57 @@ def axis_positions(n: int, shift: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
     return kept
 
 
-def sample_positions(shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN) -> Positions | None:
-    """Kept indices per axis, or None when the tensor is stored whole (small, or a scalar)."""
+# A fused tensor's split: (axis, lengths of its consecutive parts along it), e.g. q, k, v rows.
+Split = tuple[int, tuple[int, ...]]
+
+
+def sample_positions(
+    shape: tuple[int, ...], plan: Plan = DEFAULT_PLAN, split: Split | None = None
+) -> Positions | None:
+    """Kept indices per axis, or None when the tensor is stored whole (small, or a scalar).
+
+    With ``split``, the split axis is sampled part by part (``part_positions``), so that each part
+    of a fused tensor keeps the positions a separate tensor of the part's shape would keep."""
     if not shape or math.prod(shape) < plan.whole_below:
         return None
-    return tuple(axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape))
+    kept = [axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape)]
+    if split is not None:
+        axis, parts = split
+        kept[axis] = part_positions(parts, axis, len(shape), plan)
+    return tuple(kept)
+
+
+def part_positions(parts: tuple[int, ...], axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
+    """Kept indices of an axis made of consecutive parts: each part sampled as an axis of its own
+    length, offset by where the part starts (so still sorted, nested and a function of the split)."""
+    starts = np.cumsum((0, *parts[:-1]))
+    return np.concatenate(
+        [start + part_kept(n, axis, ndim, plan) for start, n in zip(starts, parts, strict=True)]
+    )
+
+
+def part_kept(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
+    """Kept indices of one part of length ``n`` of a split axis."""
+    return axis_positions(n, axis_shift(n, axis, ndim, plan), plan)
 
 
 def sample(view: np.ndarray, plan: Plan = DEFAULT_PLAN) -> tuple[Positions | None, np.ndarray]:
-    """Positions and values kept from ``view`` (any array: mapped, in memory, dequantised).
+    """Positions and values kept from ``view`` (any array: mapped, in memory, dequantised)."""
+    positions = sample_positions(tuple(view.shape), plan)
+    return positions, take(view, positions)
 
-    Reads go through ``io.mapping.take_rows`` when the view is a mapped tensor, one kept row at a
-    time, so only the kept rows are read."""
+
+def take(view: np.ndarray, positions: Positions | None) -> np.ndarray:
+    """The elements of ``view`` at ``positions`` (all of it for None). Reads go through
+    ``io.mapping.take_rows`` when the view is a mapped tensor, so only the kept rows are read."""
     from ..io.mapping import take_rows
 
-    positions = sample_positions(tuple(view.shape), plan)
     if positions is None:
-        return None, np.array(view)
+        return np.array(view)
     if len(positions) == 1:
-        return positions, np.asarray(view[positions[0]])
+        return np.asarray(view[positions[0]])
     rows = take_rows(view.reshape(-1, view.shape[-1]), kept_rows(tuple(view.shape), positions))
-    return positions, kept_from_rows(rows, positions)
+    return kept_from_rows(rows, positions)
 
 
 def kept_rows(shape: tuple[int, ...], positions: Positions) -> np.ndarray:

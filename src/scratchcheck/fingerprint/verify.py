@@ -16,6 +16,7 @@ from ..io.base import Checkpoint
 from . import sampling
 from .build import read_kept
 from .format import Fingerprint
+from .fused import split_of
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,12 @@ def verify_checkpoint(
                 problem = f"shape/dtype {list(info.shape)} {info.dtype}, fingerprint has {record['shape']} {record['dtype']}"
             else:
                 positions = (
-                    None if record["stored"] == "whole" else sampling.sample_positions(info.shape, plan)
+                    None
+                    if record["stored"] == "whole"
+                    else sampling.sample_positions(info.shape, plan, split_of(record))
                 )
                 full = fp.header["full_hash"] and "full_sha256" in record
-                values, _, digest = read_kept(model, files.get(name), info, positions, plan, full)
+                values, _, digest = read_kept(model, files.get(name), info, positions, full)
                 if hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() != record["sha256"]:
                     problem = "sampled values differ"
                 elif full and digest != record["full_sha256"]:

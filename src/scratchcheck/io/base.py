@@ -39,6 +39,16 @@ class TensorInfo:
     def numel(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
+    @property
+    def model_shape(self) -> tuple[int, ...]:
+        """The weight's shape; ``shape`` is that of what reads return (in a fingerprint, a sample)."""
+        return self.shape
+
+    def kept_parts(self, axis: int, parts: tuple[int, ...]) -> tuple[int, ...] | None:
+        """How many indices of each consecutive part of ``axis`` (lengths ``parts``, which add up to
+        the weight's axis) reads return: all of them, except in a fingerprint (its ``SampledInfo``)."""
+        return parts
+
 
 class TensorFile(ABC):
     """One file of tensors in one format. Readers subclass this; ``Checkpoint`` combines them."""

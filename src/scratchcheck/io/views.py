@@ -71,6 +71,7 @@ class TensorView:
     label: str = ""
     ops: tuple[Op, ...] = ()
     parts: tuple[str, ...] = ()  # stored tensors joined by a ("join", axis) op; empty: just ``name``
+    full_numel: int | None = None  # parameters behind a part of a sampled fused tensor (fingerprints)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -90,6 +91,8 @@ class TensorView:
     def numel(self) -> int:
         """Parameters behind this view. Equal to its size, except in a fingerprint, whose tensors
         hold a sample: there the view counts its share of the model's tensor."""
+        if self.full_numel is not None:
+            return self.full_numel
         size = int(np.prod(self.shape, dtype=np.int64))
         stored = [self.checkpoint.info(n) for n in self.sources]
         kept = sum(int(np.prod(i.shape, dtype=np.int64)) for i in stored)
@@ -116,4 +119,6 @@ def plain_view(checkpoint: Checkpoint, name: str) -> TensorView:
 def transposed(view: TensorView) -> TensorView:
     """The same matrix read the other way round (ONNX MatMul ``[in, out]`` -> ``[out, in]``)."""
     label = (view.label or view.name) + " (transposed)"
-    return TensorView(view.checkpoint, view.name, view.shape[::-1], label, view.ops + (("T",),), view.parts)
+    return TensorView(
+        view.checkpoint, view.name, view.shape[::-1], label, view.ops + (("T",),), view.parts, view.full_numel
+    )
