@@ -28,6 +28,30 @@ def gpt2(seed: int, layers: int = 2, hidden: int = 128) -> synthetic.Weights:
     return w
 
 
+def stacked_experts(weights: synthetic.Weights, *, prefix: str, interleaved: bool) -> synthetic.Weights:
+    """Experts stacked the Hugging Face way, ``[E, in, out]``: GPT-OSS (``mlp.``, gate and up columns
+    alternating) or Llama 4 (``feed_forward.``, halves)."""
+    out = {n: w for n, w in weights.items() if ".experts." not in n}
+    for layer in sorted({n.split(".experts.")[0] for n in weights if ".experts." in n}):
+        gate, up, down = (
+            np.stack([weights[f"{layer}.experts.{e}.{x}_proj.weight"] for e in range(4)])
+            for x in ("gate", "up", "down")
+        )
+        if interleaved:
+            gate_up = np.empty((4, 2 * gate.shape[1], gate.shape[2]), np.float32)
+            gate_up[:, 0::2], gate_up[:, 1::2] = gate, up
+        else:
+            gate_up = np.concatenate([gate, up], axis=1)
+        stem = layer.removesuffix(".mlp") + f".{prefix}.experts."
+        out[stem + "gate_up_proj"] = np.ascontiguousarray(gate_up.transpose(0, 2, 1))
+        out[stem + "down_proj"] = np.ascontiguousarray(down.transpose(0, 2, 1))
+    return out
+
+
+MOE = synthetic.llama_decoder(1, layers=2, hidden=128, heads=4, kv_heads=2, experts=4, intermediate=128)
+MOE_CONFIG = synthetic.llama_config(layers=2, hidden=128, heads=4, kv_heads=2, intermediate=128)
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """Folders: ``split`` (the base decoder), ``fused`` (a fused copy of a fine-tune of it),
@@ -47,8 +71,16 @@ def pair(tmp_path_factory):
 
 @pytest.mark.parametrize(
     ("weights", "config"),
-    [(fused(decoder(1)), CONFIG), (gpt2(1), {"model_type": "gpt2", "n_embd": 128, "n_head": 4})],
-    ids=["phi3-qkv-gate-up", "gpt2-c-attn"],
+    [
+        (fused(decoder(1)), CONFIG),
+        (gpt2(1), {"model_type": "gpt2", "n_embd": 128, "n_head": 4}),
+        (stacked_experts(MOE, prefix="mlp", interleaved=True), {**MOE_CONFIG, "model_type": "gpt_oss"}),
+        (
+            stacked_experts(MOE, prefix="feed_forward", interleaved=False),
+            {**MOE_CONFIG, "model_type": "llama4"},
+        ),
+    ],
+    ids=["phi3-qkv-gate-up", "gpt2-c-attn", "gpt-oss-experts", "llama4-experts"],
 )
 def test_each_view_of_a_fused_fingerprint_holds_what_a_separate_tensor_keeps(weights, config, tmp_path):
     folder = synthetic.save(weights, tmp_path / "model", config)
@@ -56,7 +88,8 @@ def test_each_view_of_a_fused_fingerprint_holds_what_a_separate_tensor_keeps(wei
     with open_model(folder) as model, open_fingerprint(tmp_path / "model.scfp") as fp:
         full = {e.view.label: e for e in layout(model).entries}
         parts = [e for e in layout(fp).entries if "[" in e.view.label]
-        assert {e.role.split(".")[1] for e in parts} >= {"q", "k", "v"}
+        roles = {e.role.split(".")[1] for e in parts}
+        assert roles >= {"q", "k", "v"} or roles >= {"gate", "up"}
         for entry in parts:
             whole = full[entry.view.label]
             assert entry.role == whole.role and entry.view.numel == whole.view.numel

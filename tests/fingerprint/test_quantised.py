@@ -12,6 +12,7 @@ from fp_models import CONFIG, PLAN
 from exporters import export_gguf, quantise_int8_rows
 from scratchcheck import compare, open_model, synthetic
 from scratchcheck.fingerprint import fingerprint, sample, sample_positions, verify
+from scratchcheck.fingerprint.fused import split_of
 from scratchcheck.io.dequant import FP4_E2M1
 
 
@@ -138,8 +139,10 @@ def test_an_mxfp4_expert_stack_is_read_by_its_stored_rows(tmp_path):
     fp = fingerprint(tmp_path / "mx", plan=PLAN)
     t = fp.tensor(p)
     assert t["shape"] == [experts, inp, out] and t["stored"] == "sampled"
+    # GPT-OSS's gate and up columns alternate: each half is sampled as a separate tensor would be.
+    assert t["split"] == {"axis": 2, "parts": [out // 2] * 2, "kept": t["split"]["kept"], "interleaved": True}
+    positions = sample_positions((experts, inp, out), PLAN, split_of(t))
     with open_model(tmp_path / "mx") as checkpoint:
-        np.testing.assert_array_equal(fp.arrays[p], sample(checkpoint.read_values(p), PLAN)[1])
-    kept_out = sample_positions((experts, inp, out), PLAN)[-1]
-    assert t["bytes_read"] == experts * kept_out.size * (inp // 2 + inp // 32)
+        np.testing.assert_array_equal(fp.arrays[p], checkpoint.read_values(p)[np.ix_(*positions)])
+    assert t["bytes_read"] == experts * positions[-1].size * (inp // 2 + inp // 32)
     assert t["bytes_read"] < 0.05 * t["bytes"]

@@ -6,6 +6,7 @@ import pytest
 
 from scratchcheck.fingerprint.sampling import (
     Plan,
+    Split,
     axis_positions,
     coalesce,
     row_ranges,
@@ -81,7 +82,7 @@ def test_coalesce_merges_touching_and_overlapping_ranges_in_order():
 
 def test_a_split_axis_keeps_in_each_part_what_a_separate_axis_of_its_length_keeps():
     # Fused q, k, v rows [4096 + 1024 + 1024, 4096] against separate q, k and v.
-    fused = sample_positions((6144, 4096), split=(0, (4096, 1024, 1024)))
+    fused = sample_positions((6144, 4096), split=Split(0, (4096, 1024, 1024)))
     q, k = sample_positions((4096, 4096)), sample_positions((1024, 4096))
     assert np.array_equal(fused[1], q[1])
     rows = fused[0]

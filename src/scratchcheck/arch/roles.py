@@ -125,24 +125,24 @@ def _unstacked(
 ) -> list[Entry]:
     """One entry per expert of a stacked ``[E, ...]`` tensor (and per half of a fused gate/up)."""
     shape = place.info.shape
-    per_expert = shape[1:]
+    per_expert, full = shape[1:], place.info.model_shape[1:]
     base: tuple[Op, ...] = ()
-    if (
-        len(per_expert) == 2
-        and rule.layout != "unstack_experts"
-        and _stored_in_out(rule.layout, per_expert, geom)
-    ):
-        base, per_expert = (("T",),), per_expert[::-1]
+    if len(per_expert) == 2 and rule.layout != "unstack_experts" and _stored_in_out(rule.layout, full, geom):
+        base, per_expert, full = (("T",),), per_expert[::-1], full[::-1]
     parts: list[tuple[str, tuple[Op, ...], int]] = [("", (), per_expert[0])]
     if rule.layout == "unstack_experts_gate_up":
-        rows = per_expert[0]
-        if rows % 2:
+        rows, interleaved = per_expert[0], geom.model_type in rule.interleaved_for
+        # A fingerprint holds a sample of each half (fingerprint.fused): the rows of each in it.
+        kept = (
+            None if full[0] % 2 else place.info.kept_parts(2 if base else 1, (full[0] // 2,) * 2, interleaved)
+        )
+        if kept is None:
             return [_entry(checkpoint, place, role.replace("{part}", "gate_up"), shape, (), generic=True)]
-        half = rows // 2
-        if geom.model_type in rule.interleaved_for:
-            parts = [("gate", (("rows", 0, rows, 2),), half), ("up", (("rows", 1, rows, 2),), half)]
+        gate, up = kept
+        if interleaved:
+            parts = [("gate", (("rows", 0, rows, 2),), gate), ("up", (("rows", 1, rows, 2),), up)]
         else:
-            parts = [("gate", (("rows", 0, half),), half), ("up", (("rows", half, rows),), half)]
+            parts = [("gate", (("rows", 0, gate),), gate), ("up", (("rows", gate, rows),), up)]
     return [
         _entry(
             checkpoint,

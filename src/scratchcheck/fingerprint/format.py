@@ -45,7 +45,7 @@ class SampledInfo(TensorInfo):
     """A tensor of a fingerprint: ``shape`` is the kept sub-tensor's, ``full_shape`` the model's."""
 
     full_shape: tuple[int, ...] = ()
-    split: tuple[int, tuple[int, ...], tuple[int, ...]] | None = None  # axis, parts, kept of each
+    split: tuple[int, tuple[int, ...], bool, tuple[int, ...]] | None = None  # axis, parts, interleaved, kept
 
     @property
     def numel(self) -> int:
@@ -55,13 +55,15 @@ class SampledInfo(TensorInfo):
     def model_shape(self) -> tuple[int, ...]:
         return self.full_shape
 
-    def kept_parts(self, axis: int, parts: tuple[int, ...]) -> tuple[int, ...] | None:
+    def kept_parts(
+        self, axis: int, parts: tuple[int, ...], interleaved: bool = False
+    ) -> tuple[int, ...] | None:
         """The kept count of each part of a fused tensor sampled part by part (``fused``); None for
         one sampled by its stored shape, whose rows do not fall into the parts."""
         if self.shape == self.full_shape:
             return parts
-        if self.split is not None and self.split[:2] == (axis, parts):
-            return self.split[2]
+        if self.split is not None and self.split[:3] == (axis, parts, interleaved):
+            return self.split[3]
         return None
 
 
@@ -180,10 +182,10 @@ def _header_validator() -> Any:
     return validator(schema)
 
 
-def _split(record: dict[str, Any] | None) -> tuple[int, tuple[int, ...], tuple[int, ...]] | None:
+def _split(record: dict[str, Any] | None) -> tuple[int, tuple[int, ...], bool, tuple[int, ...]] | None:
     if record is None:
         return None
-    return record["axis"], tuple(record["parts"]), tuple(record["kept"])
+    return record["axis"], tuple(record["parts"]), bool(record.get("interleaved")), tuple(record["kept"])
 
 
 class FingerprintFile(TensorFile):

@@ -88,8 +88,15 @@ def axis_positions(n: int, shift: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
     return kept
 
 
-# A fused tensor's split: (axis, lengths of its consecutive parts along it), e.g. q, k, v rows.
-Split = tuple[int, tuple[int, ...]]
+@dataclass(frozen=True)
+class Split:
+    """A fused tensor's parts along one axis: consecutive (q, k, v rows; gate, up halves) or
+    interleaved (GPT-OSS's gate and up alternate: index ``j`` of part ``p`` is stored at
+    ``j * len(parts) + p``; the parts are then of one length)."""
+
+    axis: int
+    parts: tuple[int, ...]
+    interleaved: bool = False
 
 
 def sample_positions(
@@ -103,18 +110,18 @@ def sample_positions(
         return None
     kept = [axis_positions(n, axis_shift(n, i, len(shape), plan), plan) for i, n in enumerate(shape)]
     if split is not None:
-        axis, parts = split
-        kept[axis] = part_positions(parts, axis, len(shape), plan)
+        kept[split.axis] = part_positions(split, len(shape), plan)
     return tuple(kept)
 
 
-def part_positions(parts: tuple[int, ...], axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
-    """Kept indices of an axis made of consecutive parts: each part sampled as an axis of its own
-    length, offset by where the part starts (so still sorted, nested and a function of the split)."""
-    starts = np.cumsum((0, *parts[:-1]))
-    return np.concatenate(
-        [start + part_kept(n, axis, ndim, plan) for start, n in zip(starts, parts, strict=True)]
-    )
+def part_positions(split: Split, ndim: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:
+    """Kept indices of a split axis: each part sampled as an axis of its own length, then placed
+    where the part's indices are stored (sorted, nested and a function of the split)."""
+    kept = [part_kept(n, split.axis, ndim, plan) for n in split.parts]
+    if split.interleaved:
+        return (kept[0][:, None] * len(kept) + np.arange(len(kept))).ravel()
+    starts = np.cumsum((0, *split.parts[:-1]))
+    return np.concatenate([start + k for start, k in zip(starts, kept, strict=True)])
 
 
 def part_kept(n: int, axis: int, ndim: int, plan: Plan = DEFAULT_PLAN) -> np.ndarray:

@@ -44,9 +44,11 @@ class TensorInfo:
         """The weight's shape; ``shape`` is that of what reads return (in a fingerprint, a sample)."""
         return self.shape
 
-    def kept_parts(self, axis: int, parts: tuple[int, ...]) -> tuple[int, ...] | None:
-        """How many indices of each consecutive part of ``axis`` (lengths ``parts``, which add up to
-        the weight's axis) reads return: all of them, except in a fingerprint (its ``SampledInfo``)."""
+    def kept_parts(
+        self, axis: int, parts: tuple[int, ...], interleaved: bool = False
+    ) -> tuple[int, ...] | None:
+        """How many indices of each part of ``axis`` (lengths ``parts``, which add up to the weight's
+        axis; consecutive, or alternating) reads return: all of them, except in a fingerprint."""
         return parts
 
 
