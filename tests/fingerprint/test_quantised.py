@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fp_models import CONFIG, PLAN
 
-from exporters import export_gguf, quantise_int8_rows
+from exporters import export_gguf, export_onnx, quantise_int8_rows
 from scratchcheck import compare, open_model, synthetic
 from scratchcheck.fingerprint import fingerprint, sample, sample_positions, verify
 from scratchcheck.fingerprint.fused import split_of
@@ -146,3 +146,17 @@ def test_an_mxfp4_expert_stack_is_read_by_its_stored_rows(tmp_path):
         np.testing.assert_array_equal(fp.arrays[p], checkpoint.read_values(p)[np.ix_(*positions)])
     assert t["bytes_read"] == experts * positions[-1].size * (inp // 2 + inp // 32)
     assert t["bytes_read"] < 0.05 * t["bytes"]
+
+
+@pytest.mark.parametrize("style", ["qdq", "dynamic"])
+def test_an_onnx_int8_export_dequantises_with_its_zero_point_in_a_fingerprint(models, style, tmp_path):
+    """ONNX dequantises on its own (``(q - zero_point) * scale``), though its names look like a
+    weight with an ``X_scale`` beside it: its rule, not the checkpoint's, gives the kept values."""
+    matrices = ("model.layers.0.mlp.up_proj.weight", "model.layers.1.self_attn.q_proj.weight")
+    with open_model(models["base"]) as checkpoint:
+        export_onnx(checkpoint, tmp_path / "model.onnx", int8=matrices, int8_style=style)
+    fp = fingerprint(tmp_path / "model.onnx", plan=PLAN)
+    with open_model(tmp_path / "model.onnx") as checkpoint:
+        for name in matrices:
+            assert fp.tensor(name)["stored"] == "sampled"
+            np.testing.assert_array_equal(fp.arrays[name], sample(checkpoint.read_values(name), PLAN)[1])

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.base import Checkpoint, TensorInfo
+from ..io.base import Checkpoint, TensorFile, TensorInfo
 from ..io.dequant import Mxfp4Tensors, decode_mxfp4, presented_in_out, scale_scheme
 from ..io.dtypes import SAFETENSORS_DTYPES
 from ..io.mapping import locate
@@ -29,6 +29,8 @@ def read_kept_quantised(
     tensor_file = checkpoint.file_of(info.name)
     if isinstance(tensor_file, Mxfp4Tensors):
         return _mxfp4(checkpoint, *tensor_file.pairs[info.name], positions)
+    if type(tensor_file).read_float is not TensorFile.read_float:
+        return None  # the format dequantises its own tensors first (ONNX's zero points, GGUF)
     scheme = scale_scheme(checkpoint, info.name)
     if scheme is None:
         return None

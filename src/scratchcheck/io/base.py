@@ -155,7 +155,8 @@ class Checkpoint:
 
     def file_of(self, name: str) -> TensorFile:
         """The file that reads tensor ``name`` (for an MXFP4 weight, the view that dequantises it)."""
-        return self._index[self.info(name).name][1]
+        self.info(name)  # a missing name is a one-line error naming the model
+        return self._index[name][1]
 
     @property
     def num_params(self) -> int:
