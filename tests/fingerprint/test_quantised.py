@@ -3,11 +3,15 @@ int8 / FP8 with a scalar, per-row or block scale, and MXFP4 (a stack presented `
 by its stored rows); the values equal those sampled from the whole dequantised tensor."""
 
 import json
+import threading
+from functools import partial
+from http.server import ThreadingHTTPServer
 
 import ml_dtypes
 import numpy as np
 import pytest
 from fp_models import CONFIG, PLAN
+from test_remote import RangeHandler
 
 from exporters import export_gguf, export_onnx, quantise_int8_rows
 from scratchcheck import compare, open_model, synthetic
@@ -160,3 +164,23 @@ def test_an_onnx_int8_export_dequantises_with_its_zero_point_in_a_fingerprint(mo
         for name in matrices:
             assert fp.tensor(name)["stored"] == "sampled"
             np.testing.assert_array_equal(fp.arrays[name], sample(checkpoint.read_values(name), PLAN)[1])
+
+
+def test_a_remote_quantised_model_is_fingerprinted_from_its_kept_rows(quantised):
+    """Over HTTP, only the kept rows and their scales are fetched, not every quantised tensor."""
+    counter: list[str] = []
+    handler = partial(RangeHandler, folder=quantised, flaky=False, counter=counter)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/model.safetensors"
+        remote = fingerprint(url, plan=PLAN, allow_network=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    local = fingerprint(quantised, plan=PLAN)
+    counted = [(t["sha256"], t["bytes_read"]) for t in local.header["tensors"]]
+    assert [(t["sha256"], t["bytes_read"]) for t in remote.header["tensors"]] == counted
+    # Half the file is quantised weights (the rest the float32 embeddings): a whole read of them
+    # would fetch that half; the headers and the kept rows are under a tenth.
+    assert remote.header["reads"]["bytes_fetched"] < 0.1 * (quantised / "model.safetensors").stat().st_size
