@@ -5,7 +5,9 @@ Every axis is sampled on its own: index ``i`` of an axis is kept when the top ``
 depends on the index, the key and the shift only, and ``shift`` depends on the axis length only.
 Hence two tensors of one shape keep the same positions, a tensor with rows added or removed at the
 end keeps the same shared rows, and a sparser choice is always a subset of a denser one (nested).
-The coordinate test on the kept sub-tensor is then an exact test on those elements.
+The coordinate test on the kept sub-tensor is then an exact test on those elements. A fused
+tensor (QKV, gate/up) is sampled part by part along its split axis (``Split``, from ``fused``), so
+each part keeps what a separate tensor of the part's shape keeps.
 
 An axis longer than 256 keeps at most 1/32 of its indices, so reading whole kept rows reads at most
 ~3% of a tensor; shorter axes (a router's experts) and axes in front of the row axis (stacked
