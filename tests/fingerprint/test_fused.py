@@ -126,3 +126,15 @@ def test_a_split_that_does_not_fit_the_sample_is_a_one_line_error(pair, tmp_path
     write(fp, tmp_path / "lie.scfp")
     with pytest.raises(FormatError, match=r"lie\.scfp: tensor .*qkv_proj.* split does not fit"):
         read(tmp_path / "lie.scfp")
+
+
+def test_a_fused_tensor_sampled_by_its_stored_shape_is_not_cut_into_parts(pair, tmp_path):
+    """Without a recorded split (a fingerprint made before parts were sampled alone), the kept rows
+    do not fall into q, k and v: the tensor stays whole under its fused role."""
+    fp = read(pair["fused_fp"])
+    for record in fp.header["tensors"]:
+        record.pop("split", None)
+    write(fp, tmp_path / "old.scfp")
+    with open_fingerprint(tmp_path / "old.scfp") as opened:
+        roles = {e.role for e in layout(opened).entries if "qkv_proj" in e.view.name}
+    assert roles == {"attn.qkv.weight"}
