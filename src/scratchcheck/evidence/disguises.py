@@ -164,6 +164,8 @@ def _regrouped(
 ) -> TensorPair:
     """A GQA-pooled pair with its head groups fitted again on the sibling projections in the aligned
     basis (the reference's gains folded, its stream rotated onto the suspect's)."""
+    if len(pair.reference.groups) < 2:  # one key/value head: nothing to match
+        return pair
     role = SIBLING[pair.role]
     mine = next((e.view for e in suspect.entries if e.role == role and e.layer == pair.layer), None)
     theirs = next(
