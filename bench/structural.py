@@ -78,18 +78,25 @@ def cases(seed: int) -> dict[str, tuple[dict, str]]:
             S.fine_tune(structural.to_gqa(mha, 2, heads=8, order=SHUFFLED), 0.2, seed=8),
             "language_model",
         ),
+        "GQA conversion 8 -> 2 kv heads of arbitrary heads, fine-tuned, norms folded + residual rotated": (
+            S.rotate_residual(
+                S.fine_tune(structural.to_gqa(mha, 2, heads=8, order=SHUFFLED), 0.2, seed=8), seed=1
+            ),
+            "language_model",
+        ),
     }
 
 
 def found(report, component) -> str:
     """What the comparison found beside the verdict: map, rows, mixture, alignment or head groups
     (a searched layer map with the p of its test, which a control's best map does not pass)."""
+    found = []
     for test in component.tests:
         for key in ("map", "mixture", "undone", "groups"):
             if key in test.detail:
                 p = "" if test.p_value is None else f" (map test p {test.p_value:.2g})"
-                return str(test.detail[key]) + p
-    return ""
+                found.append(str(test.detail[key]) + p)
+    return "; ".join(found)
 
 
 def rows_found(report, component) -> str:
@@ -154,7 +161,7 @@ def config(weights: dict[str, np.ndarray], heads: int) -> dict:
     )
 
 
-def run(folder: Path, peer: Path | None) -> list[tuple]:
+def run(folder: Path, peer: Path | None, only: str | None = None) -> list[tuple]:
     def save(weights, name, heads=DECODER["heads"]):
         return S.save(weights, folder / name, config(weights, heads))
 
@@ -163,15 +170,14 @@ def run(folder: Path, peer: Path | None) -> list[tuple]:
     mha = save(S.llama_decoder(1, **MHA), "mha", MHA["heads"])
     rows = []
     derived, control = cases(1), cases(2)
-    for name in derived:
+    for name in (n for n in derived if only is None or only in n):
         for truth, (weights, kind) in (("derived", derived[name]), ("independent", control[name])):
             gqa = name.startswith("GQA")
             path = save(weights, f"{len(rows)}", MHA["heads"] if gqa else DECODER["heads"])
             references = [parent, second] if "merge" in name else [mha] if gqa else [parent]
             label = name if truth == "derived" else f"control: {name}"
             rows.append(row(label, truth, path, references, kind, peer=peer))
-    rows += minilm(folder, peer)
-    return rows
+    return rows if only is not None else rows + minilm(folder, peer)
 
 
 def minilm(folder: Path, peer: Path | None) -> list[tuple]:
@@ -265,7 +271,7 @@ def smollm_cut(layers: int = 8) -> dict[str, np.ndarray]:
     return out
 
 
-def real(folder: Path, peer: Path | None) -> list[tuple]:
+def real(folder: Path, peer: Path | None, only: str | None = None) -> list[tuple]:
     """SmolLM2's first 8 layers up-scaled, disguised and converted to one key/value head; controls
     from a random model of its shape."""
     base = smollm_cut()
@@ -293,6 +299,8 @@ def real(folder: Path, peer: Path | None) -> list[tuple]:
             lambda w: S.fine_tune(structural.to_gqa(w, 1, heads=3), 0.2, seed=8),
         ),
     ):
+        if only is not None and only not in name:
+            continue
         for truth, source in (("derived", base), ("independent", other)):
             weights = build(source)
             path = S.save(weights, folder / f"real{len(rows)}", config(weights, shape["heads"]))
@@ -326,10 +334,11 @@ def main() -> None:
         default=Path("bench/_work/modeldna-venv/bin/modeldna"),
         help="the peer's CLI (its own venv); its column says 'not run' where it is missing",
     )
+    parser.add_argument("--only", help="only the cases whose name contains this (no MiniLM rows)")
     args = parser.parse_args()
     peer = args.modeldna if args.modeldna.exists() else None
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run(Path(tmp), peer) + (real(Path(tmp), peer) if args.real else [])
+        rows = run(Path(tmp), peer, args.only) + (real(Path(tmp), peer, args.only) if args.real else [])
         print(markdown(rows))
 
 

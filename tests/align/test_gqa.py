@@ -6,6 +6,7 @@ import pytest
 from scratchcheck import structural
 from scratchcheck import synthetic as S
 from scratchcheck.align import align
+from scratchcheck.evidence.disguises import undo
 from scratchcheck.evidence.measured import measure
 
 MHA = {"layers": 2, "hidden": 64, "heads": 8, "kv_heads": 8, "intermediate": 96, "vocab": 128}
@@ -94,3 +95,28 @@ def test_real_minilm_heads_pooled_in_arbitrary_groups_are_found_with_their_biase
     for p in pooled:
         assert p.reference.groups == expected
         assert measure(p, "minilm").test.log_p < np.log(1e-6)
+
+
+@pytest.mark.parametrize(
+    ("seed", "groups"), [(1, ((0, 2, 5, 7), (1, 3, 4, 6))), (3, ((0, 1, 2, 3), (4, 5, 6, 7)))]
+)
+def test_a_rotated_conversion_of_arbitrary_heads_is_matched_once_the_rotation_is_undone(
+    save, opened, seed, groups
+):
+    """Rotated, the sibling projections share no basis and ``align`` falls back to contiguous groups;
+    after the rotation is fitted on the shared tokens the matching is made again in the aligned basis
+    (an independent model still finds nothing to match)."""
+    parent = save("parent", S.llama_decoder(1, **MHA), _config(8))
+    converted = structural.to_gqa(S.llama_decoder(seed, **MHA), 2, heads=8, order=SHUFFLED)
+    suspect = save(
+        f"rotated{seed}", S.rotate_residual(S.fine_tune(converted, 0.1, seed=2), seed=4), _config(2)
+    )
+    s, r = opened(suspect), opened(parent)
+    before = [p for p in align(s, r).pairs if p.paired_by == "heads-pooled"]
+    assert before and all(p.reference.groups == ((0, 1, 2, 3), (4, 5, 6, 7)) for p in before)
+    aligned, disguise = undo(s, r, align(s, r))
+    assert disguise is not None and disguise.rotated
+    pooled = [p for p in aligned.pairs if p.paired_by == "heads-pooled"]
+    assert len(pooled) == 4 and all(p.reference.source.groups == groups for p in pooled)
+    derived = all(measure(p, "parent").test.log_p < np.log(1e-20) for p in pooled)
+    assert derived == (seed == 1)

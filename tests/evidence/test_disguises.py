@@ -56,16 +56,26 @@ def test_a_rotated_copy_is_derived_and_a_rotated_stranger_is_not(parent, tmp_pat
 
 @pytest.mark.parametrize(("seed", "truth"), [(1, "derived"), (3, "independent")])
 def test_a_rotated_gqa_conversion_is_read_through_its_pooled_heads(tmp_path, seed, truth):
-    """The aligned reference keeps the pooled view's reading (it crashed on mismatched shapes)."""
+    """The aligned reference keeps the pooled view's reading (it crashed on mismatched shapes), and
+    groups of arbitrary heads are matched in the aligned basis (the record says which)."""
     from scratchcheck import structural
 
     mha = DECODER | {"heads": 8, "kv_heads": 8}
     parent = S.save(S.llama_decoder(1, **mha), tmp_path / "mha", S.llama_config(**mha))
-    converted = S.rotate_residual(structural.to_gqa(S.llama_decoder(seed, **mha), 2, heads=8), seed=4)
+    shuffled = [5, 0, 7, 2, 3, 6, 1, 4]  # groups {0, 2, 5, 7} and {1, 3, 4, 6}
+    converted = structural.to_gqa(S.llama_decoder(seed, **mha), 2, heads=8, order=shuffled)
+    converted = S.rotate_residual(converted, seed=4)
     report = compare(S.save(converted, tmp_path / "gqa", S.llama_config(**(mha | {"kv_heads": 2}))), [parent])
     lm = next(c for c in report.components if c.component_kind == "language_model")
     assert lm.verdict == truth
     pooled = [t for t in report.tensors if t.paired_by == "heads-pooled"]
     assert len(pooled) == 2 * 4 and all("gains folded" in t.transform for t in pooled)
+    record = next(t for t in lm.tests if t.name == "kv heads pooled")
     if truth == "derived":
         assert lm.kind == "rotated" and min(t.pearson for t in pooled) > 0.999
+        assert (
+            record.detail["groups"]
+            == "key/value heads pooled (matched): kv 0 \u2190 {0, 2, 5, 7}, kv 1 \u2190 {1, 3, 4, 6}"
+        )
+    else:
+        assert "(contiguous)" in record.detail["groups"]

@@ -115,17 +115,38 @@ def head_groups(s: Entry, r: Entry, sibling: tuple[Entry | None, Entry | None]) 
     kv, heads = a[0] // head_dim, b[0] // head_dim
     if kv >= heads or heads % kv:
         return None
-    size = heads // kv
-    contiguous = HeadGroups(
-        head_dim, tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv)), "contiguous"
-    )
+    contiguous = _contiguous(head_dim, kv, heads)
     mine, theirs = sibling
     if kv < 2 or mine is None or theirs is None or not _projections(mine.view.shape, theirs.view.shape, a, b):
         return contiguous
-    matched = _matched(mine.view.load(), theirs.view.load(), head_dim, kv, heads)
+    return _fitted(contiguous, mine.view.load(), theirs.view.load())
+
+
+def regroup(view: PooledHeadsView, mine: np.ndarray, theirs: np.ndarray) -> PooledHeadsView:
+    """``view`` with its groups fitted again on sibling projections now seen in one residual basis
+    (``theirs`` rotated onto ``mine``): a rotated residual stream hides the matching from ``align``,
+    which then fell back to contiguous groups."""
+    kv, heads = len(view.groups), sum(len(g) for g in view.groups)
+    if kv < 2 or not _projections(mine.shape, theirs.shape, (kv * view.head_dim,), (heads * view.head_dim,)):
+        return view
+    groups = _fitted(_contiguous(view.head_dim, kv, heads), mine, theirs)
+    return view if groups.groups == view.groups else groups.view(view)
+
+
+def _contiguous(head_dim: int, kv: int, heads: int) -> HeadGroups:
+    size = heads // kv
+    return HeadGroups(
+        head_dim, tuple(tuple(range(g * size, (g + 1) * size)) for g in range(kv)), "contiguous"
+    )
+
+
+def _fitted(contiguous: HeadGroups, mine: np.ndarray, theirs: np.ndarray) -> HeadGroups:
+    """The groups matched on the sibling projections where the matching beats its null, else contiguous."""
+    kv, heads = len(contiguous.groups), sum(len(g) for g in contiguous.groups)
+    matched = _matched(mine, theirs, contiguous.head_dim, kv, heads)
     if matched is None or set(matched) == set(contiguous.groups):
         return contiguous
-    return HeadGroups(head_dim, matched, "matched")
+    return HeadGroups(contiguous.head_dim, matched, "matched")
 
 
 def _projections(

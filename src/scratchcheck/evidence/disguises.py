@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..align import Alignment, TensorPair
+from ..align.gqa import SIBLING, PooledHeadsView, regroup
 from ..align.vocab import Vocabularies
 from ..arch import ModelLayout
 from ..io.views import TensorView
@@ -120,6 +121,8 @@ def undo(
     tag = "gains folded" + (", rotated into the suspect's residual basis" if rotation is not None else "")
     pairs: list[TensorPair] = []
     for pair in alignment.pairs:
+        if rotation is not None and isinstance(pair.reference, PooledHeadsView):
+            pair = _regrouped(pair, suspect, reference, r_norms, rotation)
         pairs.append(_aligned(pair, r_norms, rotation, tag) if pair.learned else pair)
     disguise = Disguise(len(r_norms), rotation is not None, *(held or ()))
     return replace(alignment, pairs=pairs, disguise=disguise), disguise
@@ -154,6 +157,27 @@ def _aligned(pair: TensorPair, r_norms: dict, rotation: np.ndarray | None, tag: 
     return replace(
         pair, reference=aligned, transform=", ".join(t for t in (pair.transform, "reference " + tag) if t)
     )
+
+
+def _regrouped(
+    pair: TensorPair, suspect: ModelLayout, reference: ModelLayout, r_norms: dict, rotation: np.ndarray
+) -> TensorPair:
+    """A GQA-pooled pair with its head groups fitted again on the sibling projections in the aligned
+    basis (the reference's gains folded, its stream rotated onto the suspect's)."""
+    if len(pair.reference.groups) < 2:  # one key/value head: nothing to match
+        return pair
+    role = SIBLING[pair.role]
+    mine = next((e.view for e in suspect.entries if e.role == role and e.layer == pair.layer), None)
+    theirs = next(
+        (e.view for e in reference.entries if e.role == role and e.layer == pair.reference_layer), None
+    )
+    if mine is None or theirs is None or len(theirs.shape) != 2:
+        return pair
+    r = np.asarray(theirs.load(), dtype=np.float32)
+    gain = r_norms.get(("norm.attn.weight", pair.reference_layer))
+    if gain is not None:
+        r = r * np.asarray(gain.load(), dtype=np.float32)[None, :]
+    return replace(pair, reference=regroup(pair.reference, np.asarray(mine.load()), r @ rotation))
 
 
 def _gains(model: ModelLayout) -> dict[tuple[str, int | None], TensorView]:

@@ -16,8 +16,10 @@ import math
 import statistics
 
 from ..align import Alignment, TensorPair
+from ..align.gqa import PooledHeadsView
+from ..io.views import TensorView
 from ..results import LayerMatrix, TestResult
-from .disguises import rescaled
+from .disguises import AlignedView, rescaled
 from .thresholds import ALPHA_SOME
 
 
@@ -81,17 +83,23 @@ def pooled_heads_result(alignment: Alignment, component: str) -> TestResult:
     """The key/value head groups a GQA conversion pooled, layer by layer (a record, not a test: the
     pooled pairs are tested with the other tensors)."""
     pooled = _pooled(alignment, component)
-    groups = {p.reference.transform for p in pooled}  # the same words wherever the grouping agrees
+    views = [_pooled_view(p.reference) for p in pooled]
+    groups = {v.note for v in views}  # the same words wherever the grouping agrees
     return TestResult(
         "kv heads pooled",
-        statistic=float(statistics.mean(len(g) for p in pooled for g in p.reference.groups)),
+        statistic=float(statistics.mean(len(g) for v in views for g in v.groups)),
         p_value=None,
         null="not a test (statistic: reference heads per key/value head): each suspect key/value head is "
         "paired with the mean of its group of reference heads; contiguous groups unless a matching "
         "fitted on the sibling projection beats its permutation null",
-        n=len(pooled),
+        n=len(views),
         detail={"groups": "; ".join(sorted(groups)), "layers": len({p.layer for p in pooled})},
     )
+
+
+def _pooled_view(view: TensorView) -> PooledHeadsView:
+    """The pooled reading of a reference view, also under a rotation undone (``AlignedView``)."""
+    return view.source if isinstance(view, AlignedView) else view
 
 
 def _pooled(alignment: Alignment, component: str) -> list[TensorPair]:

@@ -114,7 +114,7 @@ def assess(
         structural = structural_kind(alignment, comp.name, matrices, (coordinate_log_p, gram))  # issue 11
         if structural in ("rotated", "norm-folded"):
             tests.append(disguise_result(alignment))
-        if structural == "gqa-converted":
+        if any(p.paired_by == "heads-pooled" for p in pairs):  # also under another kind (rotated)
             tests.append(pooled_heads_result(alignment, comp.name))
         compared = sum(m.numel for m in rows)
         unpaired_reference = [
