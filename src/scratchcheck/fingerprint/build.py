@@ -18,7 +18,7 @@ from .. import __version__
 from ..io.base import Checkpoint, TensorInfo
 from ..io.dtypes import SAFETENSORS_DTYPES, dtype_name
 from ..io.mapping import locate
-from . import sampling
+from . import sampling, unitfeatures
 from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ def build(
     places = _places(model)
     reasons = _nonlearned(model, scan_values)
     files = {info.name: f for f in checkpoint.files for info in f.infos()}
-    records, arrays = [], {}
+    featured = unitfeatures.chosen(model, plan)
+    records, arrays, units = [], {}, {}
     if progress is not None:
         progress.start(sum(i.nbytes for i in checkpoint.weights()), f"fingerprint {checkpoint.path.name}")
     for info in checkpoint.weights():
@@ -61,7 +62,12 @@ def build(
             and info.numel <= MAX_WHOLE_NONLEARNED
         )
         positions = None if whole else sampling.sample_positions(info.shape, plan)
-        values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, plan, full_hash)
+        block = featured.get(info.name) if positions is not None else None
+        # A tensor that keeps unit features is read in whole kept rows, the features' rows among them.
+        wanted = positions if block is None else unitfeatures.whole_rows(info.shape, positions)
+        values, read, full = read_kept(checkpoint, files.get(info.name), info, wanted, full_hash)
+        if block is not None:
+            units[info.name], values = unitfeatures.split(values, positions)
         arrays[info.name] = values
         component, roles, layer = places.get(info.name, (model.component_of(info.name), [], None))
         record: dict[str, Any] = {
@@ -84,6 +90,8 @@ def build(
         }
         if full is not None:
             record["full_sha256"] = full
+        if block is not None:
+            record["unit_features"] = unitfeatures.record(units[info.name], positions, block)
         records.append(record)
         if progress is not None:
             progress.advance(info.nbytes, info.name)
@@ -104,7 +112,7 @@ def build(
         "metadata_files": meta_records,
         "tensors": records,
     }
-    return Fingerprint(header, arrays, metadata)
+    return Fingerprint(header, arrays, metadata, units)
 
 
 def _places(model) -> dict[str, tuple[str, list[str], int | None]]:
@@ -160,7 +168,7 @@ class _WeightsExcept:
 
 
 def read_kept(
-    checkpoint: Checkpoint, tensor_file, info: TensorInfo, positions, plan: sampling.Plan, full_hash: bool
+    checkpoint: Checkpoint, tensor_file, info: TensorInfo, positions, full_hash: bool
 ) -> tuple[np.ndarray, int, str | None]:
     """(kept values, bytes read for them, sha256 of every stored byte when ``full_hash``)."""
     located = _byte_source(checkpoint, tensor_file, info)
@@ -182,7 +190,7 @@ def read_kept(
     if located is None:  # quantised or computed: dequantised in memory, counted as a whole read
         values = checkpoint.read_values(info.name)
         full = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() if full_hash else None
-        kept = np.array(values) if positions is None else sampling.sample(values, plan)[1]
+        kept = np.array(values) if positions is None else np.array(values[np.ix_(*positions)])
         return kept, info.nbytes, full
     reader, offset = located
     dtype = SAFETENSORS_DTYPES[info.dtype]

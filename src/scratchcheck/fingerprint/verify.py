@@ -60,7 +60,7 @@ def verify_checkpoint(
                     None if record["stored"] == "whole" else sampling.sample_positions(info.shape, plan)
                 )
                 full = fp.header["full_hash"] and "full_sha256" in record
-                values, _, digest = read_kept(model, files.get(name), info, positions, plan, full)
+                values, _, digest = read_kept(model, files.get(name), info, positions, full)
                 if hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() != record["sha256"]:
                     problem = "sampled values differ"
                 elif full and digest != record["full_sha256"]:
