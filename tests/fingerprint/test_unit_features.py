@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from fp_models import PLAN, decoder
 
-from scratchcheck import compare, synthetic
+from exporters import export_gguf, quantise_int8_rows
+from scratchcheck import compare, open_model, synthetic
 from scratchcheck.errors import FormatError
-from scratchcheck.fingerprint import fingerprint, read, write
+from scratchcheck.fingerprint import fingerprint, read, verify, write
 from scratchcheck.fingerprint.format import HEADER_KEY, UNITS_PREFIX
 from scratchcheck.io.writer import write_safetensors
 
@@ -126,3 +127,28 @@ def test_a_fingerprint_whose_features_do_not_match_the_header_is_refused(permute
     write_safetensors(bad, tensors, metadata={HEADER_KEY: json.dumps(fp.header)})
     with pytest.raises(FormatError, match="unit features"):
         read(bad)
+
+
+def _int8_down_projections(weights: synthetic.Weights) -> synthetic.Weights:
+    out = dict(weights)
+    for name in [n for n in weights if n.endswith("down_proj.weight")]:
+        out[name], out[name + "_scale"] = quantise_int8_rows(weights[name])
+    return out
+
+
+@pytest.mark.parametrize("kind", ["gguf", "int8"])
+def test_features_of_a_quantised_model_are_its_dequantised_rows(permuted, tmp_path, kind):
+    if kind == "gguf":
+        path = tmp_path / "model.gguf"
+        with open_model(permuted["base"]) as checkpoint:
+            export_gguf(checkpoint, path, quant="Q8_0", arch="llama", names="hf")
+    else:
+        path = synthetic.save(_int8_down_projections(decoder(1)), tmp_path / "int8", CONFIG)
+    fp = fingerprint(path, tmp_path / f"{kind}.scfp", plan=PLAN)
+    downs = [n for n in fp.units if "down" in n]
+    assert len(downs) == 4
+    with open_model(path) as checkpoint:
+        for name in downs:
+            rows = fp.tensor(name)["unit_features"]["rows"]
+            np.testing.assert_array_equal(fp.units[name], np.asarray(checkpoint.read_values(name))[rows])
+    assert verify(path, tmp_path / f"{kind}.scfp").ok
