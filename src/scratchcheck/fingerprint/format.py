@@ -1,7 +1,8 @@
 """The ``.scfp`` file: a safetensors file whose arrays are the kept samples and whose header says the rest.
 
 Layout (``docs/fingerprint-schema.md``): every stored tensor under its original name holds the kept
-sub-tensor in the dtype the model stores (float32 where the model stores it quantised); metadata
+sub-tensor in the dtype the model stores (float32 where the model stores it quantised); the unit
+features of some down/output projections (``unitfeatures``) are ``__units__/<name>``; metadata
 files are zlib-compressed ``U8`` arrays under ``__file__/<name>``; the JSON header validated by
 ``schema.json`` is the zlib-compressed ``U8`` array ``__header__`` (a 100B MoE has 18K tensor
 records: 8 MB of JSON, 3 MB compressed); ``__metadata__`` names the schema version.
