@@ -14,6 +14,7 @@ from scratchcheck import compare, open_model, synthetic
 from scratchcheck.errors import FormatError
 from scratchcheck.fingerprint import fingerprint, read, verify, write
 from scratchcheck.fingerprint.format import HEADER_KEY, UNITS_PREFIX
+from scratchcheck.fingerprint.unitfeatures import FEATURE_ROWS
 from scratchcheck.io.writer import write_safetensors
 
 HEADS, KV_HEADS = 8, 2
@@ -114,7 +115,7 @@ def test_features_are_every_column_of_the_first_kept_rows_of_down_and_o(permuted
         record = fp.tensor(name)["unit_features"]
         assert record["block"] == (1 if "mlp" in name else 256 // HEADS)
         np.testing.assert_array_equal(values, weights[name][record["rows"]])
-        assert record["rows"] == sorted(record["rows"]) and len(record["rows"]) <= 16
+        assert record["rows"] == sorted(record["rows"]) and len(record["rows"]) <= FEATURE_ROWS
 
 
 def test_a_fingerprint_whose_features_do_not_match_the_header_is_refused(permuted, tmp_path):
