@@ -3,8 +3,10 @@ not, an old fingerprint without them still compares, and the size stays within i
 
 import json
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from fp_models import PLAN, decoder
@@ -98,8 +100,11 @@ def _without_features(source: Path, target: Path) -> Path:
 def test_an_old_fingerprint_without_features_compares_and_states_the_lost_power(permuted, tmp_path):
     old = _without_features(permuted["base.scfp"], tmp_path / "old.scfp")
     assert not read(old).units
+    schema = json.loads(resources.files("scratchcheck.report").joinpath("compare.schema.json").read_text())
     for suspect in (permuted["child.scfp"], permuted["child"]):
-        lm = _language_model(compare(suspect, [old]))
+        report = compare(suspect, [old])
+        jsonschema.validate(report.to_dict(), schema)
+        lm = _language_model(report)
         [lost] = [t for t in lm.tests if t.name == "unit-matching (no unit features)"]
         assert lost.p_value is None and "permuted" in lost.null
         assert lm.verdict != "derived"  # only the units carried the evidence, and they were not re-paired

@@ -45,7 +45,8 @@ def with_features(
     )
     if sides == (None, None):
         return matchings, None  # no fingerprint on either side: every unit was compared
-    found, lacking = {}, 0
+    found: dict[tuple[str, int], units.Matching] = {}
+    lacking = 0  # sampled down/output projections without features on both sides
     for pair in pairs:
         role, layer = units.role_and_layer(pair)
         if role not in GROUPS or layer is None or getattr(pair, "expert", None) is not None:
