@@ -91,3 +91,23 @@ def test_quantised_expert_stacks_are_checked_one_expert_at_a_time(tmp_path, monk
     assert list(found) == ["blk.0.ffn_gate_exps.weight"]  # 0.5 to Q8_0's precision: 0.499969
     assert found["blk.0.ffn_gate_exps.weight"].startswith("constant tensor (every value 0.49")
     assert seen and all(shape == (8, 68) for shape in seen)  # one expert's rows of Q8_0 blocks
+
+
+def test_a_learned_matrix_is_ruled_not_constant_with_one_read(build, save, monkeypatch):
+    """A learned matrix varies within its first values: one contiguous read decides it, not a read
+    per sketched element (on a cold page cache, a disk seek each). A tensor constant over that head
+    but not beyond it is read further and kept as learned."""
+    import os
+
+    rng = np.random.default_rng(3)
+    late = np.full((512, 512), 0.25, np.float32)
+    late[-1, -1] = 0.3  # constant over the first 4,096 values, not over the whole
+    weights = {"model.layers.0.mlp.down_proj.weight": rng.standard_normal((512, 512)).astype(np.float32)}
+    calls = []
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, at: calls.append(n) or real(fd, n, at))
+    with open_model(save("learned", weights)) as checkpoint:
+        assert nonlearned(layout(checkpoint), Sketcher(checkpoint)) == {}
+    assert calls == [4096 * 4]
+    with open_model(save("late", {"late.varying": late})) as checkpoint:
+        assert nonlearned(layout(checkpoint), Sketcher(checkpoint)) == {}

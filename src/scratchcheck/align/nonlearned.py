@@ -13,11 +13,12 @@ import numpy as np
 from ..arch import ModelLayout
 from ..arch.conventions import load_conventions
 from ..io.base import TensorInfo
-from ..io.mapping import released
+from ..io.mapping import gather, released
 from ..io.views import plain_view
 from . import fixedtables
 from .sketch import Sketcher
 
+_HEAD = 4096  # leading elements read at once to rule out a constant tensor
 _MAX_SCAN = 16_000_000  # elements: the table checks read the tensor; bigger ones are embeddings
 # Roles learned by construction (projections, experts, routers): no formula table sits in one, so
 # only the constant-tensor check applies (the table checks would read every one of them).
@@ -56,14 +57,23 @@ def _by_value(info: TensorInfo, sketcher: Sketcher, *, tables: bool) -> str | No
     [values] = sketcher.arrays((info.name,))
     if values.dtype.kind in "iub":
         return "integer buffer (indices or a mask), not a learned weight"
-    sketch = sketcher.get(plain_view(sketcher.checkpoint, info.name))
-    if sketch.constant:
+    if not _head_varies(values) and sketcher.get(plain_view(sketcher.checkpoint, info.name)).constant:
         first = np.asarray(values).reshape(-1)[0]
         if np.all(np.asarray(values) == first):
             return _constant(first)
     if info.numel > _MAX_SCAN or not tables:
         return None
     return fixedtables.reason(np.asarray(values), info.name)
+
+
+def _head_varies(values: np.ndarray) -> bool:
+    """Two different values among the first ``_HEAD``: then the tensor is not constant, found with
+    one read of contiguous bytes where the sketch costs a read per sampled element."""
+    if not values.flags.c_contiguous or values.size < 2:
+        return False
+    head = values.reshape(-1)[:_HEAD]
+    head = gather(head, (np.arange(head.size),))
+    return bool(np.any(head != head[0]))
 
 
 def _constant_stack(info: TensorInfo, sketcher: Sketcher) -> str | None:

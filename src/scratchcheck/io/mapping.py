@@ -68,6 +68,19 @@ class MappedFile:
         self.bytes_read += itemsize * len(offsets)
         return b"".join(os.pread(self._fd, itemsize, int(offset)) for offset in offsets)
 
+    def read_into(self, buffer: np.ndarray, offset: int) -> None:
+        """Fill ``buffer`` (contiguous) with the file's bytes from ``offset``, without touching the
+        mapping: the kernel copies from its cache into memory the caller reuses, where faulting the
+        mapping in would cost a fault per few pages and grow the resident set."""
+        view = memoryview(buffer.reshape(-1).view(np.uint8))
+        done = 0
+        while done < view.nbytes:
+            got = os.preadv(self._fd, [view[done:]], offset + done)
+            if got <= 0:
+                raise FormatError(self.path, f"file ends at byte {offset + done}, inside a tensor")
+            done += got
+        self.bytes_read += done
+
     def read_ranges(self, ranges: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
         """The bytes of each ``[start, stop)`` range (sorted, coalesced by the caller), counted."""
         out = []
@@ -139,8 +152,11 @@ def drop_pages(view: np.ndarray) -> None:
         mapped.drop(start, stop)
 
 
-# A tensor this small is read in one call, not one call per sample (a fingerprint's small tensors).
+# A tensor up to this many bytes per sampled element (and at least this small) is read in one call
+# rather than one call per element: one call per element costs more than reading its neighbours,
+# cached or not (a sequential read of the span against a seek per element).
 _GATHER_WHOLE = 64 * 1024
+_GATHER_WHOLE_PER_ELEMENT = 8 * 1024
 
 
 def gather(view: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -148,14 +164,16 @@ def gather(view: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
 
     Touching a mapped page can map far more than the page (read-ahead, large page-cache folios:
     about 0.8 MiB a fault was seen here), so a thousand scattered samples of a 1 GiB tensor would
-    pull most of it into memory. Reading the bytes directly costs one small system call each.
+    pull most of it into memory. Reading the bytes directly costs one small system call each; a
+    tensor of at most ``_GATHER_WHOLE_PER_ELEMENT`` bytes per element asked for is read in one.
     """
     found = _locate(view)
     if found is None or view.dtype.hasobject:
         return np.asarray(view[index])
     mapped = found[0]
     address = mapped.offset_of(view)
-    if view.nbytes <= _GATHER_WHOLE and view.flags.c_contiguous:
+    count = int(np.size(index[0])) if index else 1
+    if view.flags.c_contiguous and view.nbytes <= max(_GATHER_WHOLE, count * _GATHER_WHOLE_PER_ELEMENT):
         whole = mapped.pread(np.array([address]), view.nbytes)
         return np.frombuffer(whole, dtype=view.dtype).reshape(view.shape)[index].copy()
     offsets = address + sum(
