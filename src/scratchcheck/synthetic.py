@@ -194,14 +194,31 @@ def noised(weights: Weights, rel_sigma: float = 1 / 700, seed: int = 0) -> Weigh
 
 
 def permute_units(
-    weights: Weights, seed: int = 0, *, prefix: str = "model.", heads: int = 4, kv_heads: int = 2
+    weights: Weights,
+    seed: int = 0,
+    *,
+    prefix: str = "model.",
+    heads: int = 4,
+    kv_heads: int = 2,
+    derange: bool = False,
 ) -> Weights:
     """Permute MLP units and attention heads of every layer: same function, disguised weights.
 
     Heads move in their key/value groups (grouped-query attention ties q heads to a kv head), and
-    ``o_proj`` columns follow the q heads, so the network computes exactly what it did.
+    ``o_proj`` columns follow the q heads, so the network computes exactly what it did. With
+    ``derange`` no unit, head or group keeps its place (each order is one cycle), so that no
+    element-wise correspondence survives at all.
     """
     rng = np.random.default_rng(seed)
+
+    def order(n: int) -> np.ndarray:
+        p = rng.permutation(n)
+        if not derange:
+            return p
+        cycle = np.empty_like(p)
+        cycle[p] = np.roll(p, 1)
+        return cycle
+
     out = dict(weights)
     layer_ids = sorted(
         {int(m.group(1)) for n in weights if (m := re.match(re.escape(prefix) + r"layers\.(\d+)\.", n))}
@@ -209,15 +226,15 @@ def permute_units(
     for i in layer_ids:
         p = f"{prefix}layers.{i}."
         if p + "mlp.up_proj.weight" in weights:
-            units = rng.permutation(weights[p + "mlp.up_proj.weight"].shape[0])
+            units = order(weights[p + "mlp.up_proj.weight"].shape[0])
             out[p + "mlp.gate_proj.weight"] = weights[p + "mlp.gate_proj.weight"][units]
             out[p + "mlp.up_proj.weight"] = weights[p + "mlp.up_proj.weight"][units]
             out[p + "mlp.down_proj.weight"] = weights[p + "mlp.down_proj.weight"][:, units]
         q = weights[p + "self_attn.q_proj.weight"]
         head_dim = q.shape[0] // heads
         group = heads // kv_heads
-        kv_order = rng.permutation(kv_heads)
-        q_order = np.concatenate([g * group + rng.permutation(group) for g in kv_order])
+        kv_order = order(kv_heads)
+        q_order = np.concatenate([g * group + order(group) for g in kv_order])
         q_rows = (q_order[:, None] * head_dim + np.arange(head_dim)).ravel()
         kv_rows = (kv_order[:, None] * head_dim + np.arange(head_dim)).ravel()
         out[p + "self_attn.q_proj.weight"] = q[q_rows]

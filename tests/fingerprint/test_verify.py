@@ -69,3 +69,15 @@ def test_a_missing_or_reshaped_tensor_is_named(committed):
     assert verify(synthetic.save(w, root / "pruned"), root / "sampled.scfp").first_mismatch.startswith(
         f"{NAME}: shape/dtype [256, 511] F32, fingerprint has [256, 512]"
     )
+
+
+def test_a_change_in_a_unit_feature_column_outside_the_sample_is_seen(committed):
+    weights, root = committed
+    rows, cols = sample_positions(weights[NAME].shape, PLAN)
+    unsampled = int(np.setdiff1d(np.arange(weights[NAME].shape[1]), cols)[0])
+
+    def nudge(w):
+        w[rows[0], unsampled] += 1e-3  # a kept row, a column only the unit features keep
+
+    result = verify(_release(weights, root, NAME, nudge), root / "sampled.scfp")
+    assert result.first_mismatch == f"{NAME}: unit features differ"

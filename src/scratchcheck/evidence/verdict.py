@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from ..align import Alignment
 from ..arch import ModelLayout
 from ..results import ComponentComparison, TestResult
-from . import invariants, rules, stats, testresults, units
+from . import invariants, keptunits, rules, stats, testresults, units
 from .blindspots import blind_spots, model_signs
 from .layerpaths import layer_map_result
 from .measured import MeasuredPair
@@ -98,6 +98,9 @@ def assess(
             [(m.pair.role, m.pair.layer, m.pair.suspect.name, stats.log10_p(m.test.log_p)) for m in rows]
         )
         matchings = [] if decided else units.match_component(pairs, suspect)
+        if not decided:  # fingerprints: every unit, on the kept rows whose every column is stored
+            matchings, lost = keptunits.with_features(matchings, pairs, suspect, reference)
+            tests += [lost] if lost else []
         if decided:
             reason, weakest = decided
             tests.append(TestResult("unit-matching (skipped)", statistic=weakest, p_value=None, null=reason))

@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from ..io.base import Checkpoint, TensorInfo
 from ..io.dtypes import SAFETENSORS_DTYPES, dtype_name
-from . import sampling
+from . import sampling, unitfeatures
 from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint
 from .fused import split_record, splits
 from .quantised import read_kept_quantised, stored_bytes
@@ -53,7 +53,8 @@ def build(
     fused = splits(model)
     reasons = _nonlearned(model, scan_values)
     files = {info.name: f for f in checkpoint.files for info in f.infos()}
-    records, arrays = [], {}
+    featured = unitfeatures.chosen(model, plan)
+    records, arrays, units = [], {}, {}
     if progress is not None:
         progress.start(sum(i.nbytes for i in checkpoint.weights()), f"fingerprint {checkpoint.path.name}")
     for info in checkpoint.weights():
@@ -65,7 +66,12 @@ def build(
         )
         split = fused.get(info.name)
         positions = None if whole else sampling.sample_positions(info.shape, plan, split)
-        values, read, full = read_kept(checkpoint, files.get(info.name), info, positions, full_hash)
+        block = featured.get(info.name) if positions is not None else None
+        # A tensor that keeps unit features is read in whole kept rows, the features' rows among them.
+        wanted = positions if block is None else unitfeatures.whole_rows(info.shape, positions)
+        values, read, full = read_kept(checkpoint, files.get(info.name), info, wanted, full_hash)
+        if block is not None:
+            units[info.name], values = unitfeatures.split(values, positions)
         arrays[info.name] = values
         component, roles, layer = places.get(info.name, (model.component_of(info.name), [], None))
         record: dict[str, Any] = {
@@ -90,6 +96,8 @@ def build(
             record["full_sha256"] = full
         if split is not None and positions is not None:
             record["split"] = split_record(split, len(info.shape), plan)
+        if block is not None:
+            record["unit_features"] = unitfeatures.record(units[info.name], positions, block)
         records.append(record)
         if progress is not None:
             progress.advance(info.nbytes, info.name)
@@ -110,7 +118,7 @@ def build(
         "metadata_files": meta_records,
         "tensors": records,
     }
-    return Fingerprint(header, arrays, metadata)
+    return Fingerprint(header, arrays, metadata, units)
 
 
 def _places(model) -> dict[str, tuple[str, list[str], int | None]]:

@@ -1,7 +1,8 @@
 """The ``.scfp`` file: a safetensors file whose arrays are the kept samples and whose header says the rest.
 
 Layout (``docs/fingerprint-schema.md``): every stored tensor under its original name holds the kept
-sub-tensor in the dtype the model stores (float32 where the model stores it quantised); metadata
+sub-tensor in the dtype the model stores (float32 where the model stores it quantised); the unit
+features of some down/output projections (``unitfeatures``) are ``__units__/<name>``; metadata
 files are zlib-compressed ``U8`` arrays under ``__file__/<name>``; the JSON header validated by
 ``schema.json`` is the zlib-compressed ``U8`` array ``__header__`` (a 100B MoE has 18K tensor
 records: 8 MB of JSON, 3 MB compressed); ``__metadata__`` names the schema version.
@@ -35,6 +36,7 @@ SCHEMA = "scratchcheck.fingerprint/1"
 HEADER_KEY = "scratchcheck.fingerprint"  # in __metadata__: the schema version
 HEADER_TENSOR = "__header__"
 FILE_PREFIX = "__file__/"
+UNITS_PREFIX = "__units__/"  # + tensor name: every column of a few kept rows (``unitfeatures``)
 SUFFIX = ".scfp"
 MAX_METADATA_FILE = 8 * 1024 * 1024  # bytes; larger metadata files are recorded by hash only
 MAX_HEADER = 1 << 30  # bytes of header JSON a reader inflates at most
@@ -74,6 +76,7 @@ class Fingerprint:
     header: dict[str, Any]
     arrays: dict[str, np.ndarray]
     files: dict[str, bytes] = field(default_factory=dict)  # metadata file name -> its bytes
+    units: dict[str, np.ndarray] = field(default_factory=dict)  # tensor name -> its unit features
 
     @property
     def sampling(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class Fingerprint:
 def write(fp: Fingerprint, path: str | Path) -> Path:
     """Write ``fp`` to ``path`` atomically (a temporary file beside it, then a rename)."""
     tensors: dict[str, np.ndarray] = dict(fp.arrays)
+    tensors.update((UNITS_PREFIX + name, values) for name, values in fp.units.items())
     for name, data in fp.files.items():
         tensors[FILE_PREFIX + name] = np.frombuffer(zlib.compress(data, 9), dtype=np.uint8)
     return write_safetensors(
@@ -112,7 +116,7 @@ def read(path: str | Path, *, trusted: bool = False) -> Fingerprint:
     if not trusted:
         validate_header(header, path)
     stored = {info.name: info for info in st.infos()}
-    arrays, files = {}, {}
+    arrays, files, units = {}, {}, {}
     for record in header["tensors"]:
         name = record["name"]
         if name not in stored:
@@ -125,13 +129,27 @@ def read(path: str | Path, *, trusted: bool = False) -> Fingerprint:
         if not split_fits(record):
             raise FormatError(path, f"tensor {name!r}: its split does not fit its shape and sample_shape")
         arrays[name] = array
+        if "unit_features" in record:
+            units[name] = _unit_features(st, stored, record, path)
     for name in stored:
         if name.startswith(FILE_PREFIX):
             relative = name[len(FILE_PREFIX) :]
             if relative.startswith("/") or ".." in relative.split("/") or "\\" in relative:
                 raise FormatError(path, f"metadata file name {relative!r} is not a safe relative path")
             files[relative] = _inflate(st.read(name).tobytes(), path, f"metadata file {relative!r}")
-    return Fingerprint(header, arrays, files)
+    return Fingerprint(header, arrays, files, units)
+
+
+def _unit_features(
+    st: SafetensorsFile, stored: dict[str, TensorInfo], record: dict[str, Any], path: Path
+) -> np.ndarray:
+    """A tensor's unit features (``unitfeatures``), checked against its record."""
+    name = record["name"]
+    entry = stored.get(UNITS_PREFIX + name)
+    expected = [len(record["unit_features"]["rows"]), record["shape"][-1]]
+    if entry is None or list(entry.shape) != expected or entry.dtype != record["sample_dtype"]:
+        raise FormatError(path, f"tensor {name!r}: its unit features are missing or not {expected}")
+    return st.read(entry.name)
 
 
 def _inflate(data: bytes, path: Path, what: str, limit: int = MAX_METADATA_FILE) -> bytes:
@@ -227,6 +245,16 @@ class FingerprintCheckpoint(Checkpoint):
     def sampling(self) -> dict[str, Any]:
         assert self.fingerprint is not None
         return self.fingerprint.sampling
+
+    def unit_features(self, name: str) -> tuple[tuple[int, ...], int, np.ndarray] | None:
+        """(residual rows, columns per unit, ``[rows, columns]`` values) of a stored tensor's unit
+        features (``unitfeatures``), or None where the fingerprint holds none."""
+        assert self.fingerprint is not None
+        values = self.fingerprint.units.get(name)
+        if values is None:
+            return None
+        record = self.fingerprint.tensor(name)["unit_features"]
+        return tuple(record["rows"]), int(record["block"]), values
 
     def close(self) -> None:
         super().close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io.base import Checkpoint
-from . import sampling
+from . import sampling, unitfeatures
 from .build import read_kept
 from .format import Fingerprint
 from .fused import split_of
@@ -63,9 +63,15 @@ def verify_checkpoint(
                     else sampling.sample_positions(info.shape, plan, split_of(record))
                 )
                 full = fp.header["full_hash"] and "full_sha256" in record
-                values, _, digest = read_kept(model, files.get(name), info, positions, full)
-                if hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() != record["sha256"]:
+                units = record.get("unit_features") if positions is not None else None
+                wanted = positions if units is None else unitfeatures.whole_rows(info.shape, positions)
+                values, _, digest = read_kept(model, files.get(name), info, wanted, full)
+                if units is not None:
+                    features, values = unitfeatures.split(values, positions)
+                if _sha256(values) != record["sha256"]:
                     problem = "sampled values differ"
+                elif units is not None and _sha256(features) != units["sha256"]:
+                    problem = "unit features differ"
                 elif full and digest != record["full_sha256"]:
                     problem = "stored bytes differ (full hash)"
         if problem:
@@ -78,3 +84,7 @@ def verify_checkpoint(
         if extra:
             mismatches.append(f"{extra[0]}: in the model but not in the fingerprint")
     return Verification(fp_name, str(model.path), checked, bool(fp.header["full_hash"]), mismatches)
+
+
+def _sha256(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
