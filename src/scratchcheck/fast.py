@@ -4,7 +4,8 @@ the full pass only where the sample does not decide.
 A sample decides a component when it shows it ``derived``: the coordinate tests on kept elements
 are exact tests on those elements (docs/methods.md, section 10), so a derived finding on a sample
 stands. Nothing else does: ``identical`` needs every byte, and ``independent`` or ``inconclusive``
-from a sample has less power and cannot see a permuted copy whose kept rows differ. When any
+from a sample has less power (a permuted copy is re-paired through the unit features the sample
+keeps, but only in the layers and projections that keep them). When any
 component is left undecided, the whole comparison is run again on the full models, one family for
 the multiple-testing step, and the report says that the sample did not decide and why.
 """
@@ -53,6 +54,6 @@ def compare_fast(
     undecided = ", ".join(f"{c.suspect_component} {c.verdict}" for c in open_)
     why = (
         f"--fast: the sample did not decide ({undecided}: only a derived finding stands on a sample, "
-        "which has less power and cannot match permuted units); the full pass was run"
+        "which has less power); the full pass was run"
     )
     return replace(full, warnings=[why, *full.warnings])
