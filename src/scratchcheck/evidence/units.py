@@ -348,7 +348,7 @@ def canonical(role: str, layer: int | None, name: str) -> tuple[str, int | None]
     return role, layer
 
 
-DECISIVE_LOG10_P = -30.0  # coordinate evidence at least this strong leaves matching nothing to decide
+DECISIVE_LOG10_P = -12.0  # coordinate evidence this strong in every matrix leaves matching nothing to decide
 
 
 def coordinates_decide(matrices: list[tuple[str, int | None, str, float]]) -> tuple[str, float] | None:
