@@ -73,7 +73,7 @@ def build(
         if block is not None:
             units[info.name], values = unitfeatures.split(values, positions)
         arrays[info.name] = values
-        component, roles, layer = places.get(info.name, (model.component_of(info.name), [], None))
+        component, roles, layer = places.get(info.name) or (model.component_of(info.name), [], None)
         record: dict[str, Any] = {
             "name": info.name,
             "shape": list(info.shape),
