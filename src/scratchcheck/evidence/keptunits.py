@@ -29,22 +29,17 @@ GROUPS = {"mlp.down.weight": "mlp units", "attn.o.weight": "attention heads"}
 
 
 def with_features(
-    matchings: list[units.Matching],
-    pairs: Sequence[Any],
-    suspect: ModelLayout,
-    reference: ModelLayout,
-    *,
-    seed: int = 0,
+    pairs: Sequence[Any], suspect: ModelLayout, reference: ModelLayout, *, seed: int = 0
 ) -> tuple[list[units.Matching], TestResult | None]:
-    """``matchings`` (from the kept sub-matrices) with every group and layer that has unit features
-    on both sides matched on them instead; and, where a side is a fingerprint and no sampled down or
-    output projection of the component has features on both sides, a note of the power lost."""
+    """The matchings of every group and layer that has unit features on both sides (the kept
+    sub-matrix matching of those is then not run); and, where a side is a fingerprint and no sampled
+    down or output projection of the component has features on both sides, a note of the power lost."""
     sides = (
         getattr(suspect.checkpoint, "unit_features", None),
         getattr(reference.checkpoint, "unit_features", None),
     )
     if sides == (None, None):
-        return matchings, None  # no fingerprint on either side: every unit was compared
+        return [], None  # no fingerprint on either side: every unit is compared
     found: dict[tuple[str, int], units.Matching] = {}
     lacking = 0  # sampled down/output projections without features on both sides
     for pair in pairs:
@@ -63,8 +58,7 @@ def with_features(
         found[(GROUPS[role], layer)] = units.match(
             {role: s}, {role: r}, featurize, group=GROUPS[role], layer=layer, seed=seed + layer
         )
-    kept = [m for m in matchings if (m.group, m.layer) not in found]
-    out = sorted([*kept, *found.values()], key=lambda m: -1 if m.layer is None else m.layer)
+    out = list(found.values())
     if found or not lacking:
         return out, None
     return out, TestResult(

@@ -376,8 +376,11 @@ def coordinates_decide(matrices: list[tuple[str, int | None, str, float]]) -> tu
     return reason, weakest
 
 
-def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list[Matching]:
-    """Unit matching on up to MAX_MATCHED_LAYERS layers of one component, one layer in memory at a time."""
+def match_component(
+    pairs: list, suspect: ModelLayout, *, seed: int = 0, done: frozenset[tuple[str, int]] = frozenset()
+) -> list[Matching]:
+    """Unit matching on up to MAX_MATCHED_LAYERS layers of one component, one layer in memory at a
+    time; the (group, layer) matchings in ``done`` were made otherwise and are left out."""
     by_layer: dict[int, list] = defaultdict(list)
     for pair in pairs:
         role, layer = role_and_layer(pair)
@@ -392,11 +395,17 @@ def match_component(pairs: list, suspect: ModelLayout, *, seed: int = 0) -> list
         layers = [layers[i] for i in np.linspace(0, len(layers) - 1, MAX_MATCHED_LAYERS).round().astype(int)]
     out = []
     for layer in layers:
-        out.extend(_match_layer(layer, by_layer[layer], suspect, seed + layer))
+        out.extend(_match_layer(layer, by_layer[layer], suspect, seed + layer, done))
     return out
 
 
-def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> list[Matching]:
+def _match_layer(
+    layer: int,
+    entries: list,
+    suspect: ModelLayout,
+    seed: int,
+    done: frozenset[tuple[str, int]] = frozenset(),
+) -> list[Matching]:
     # Views, not values: the featurizers read them block by block (experts one at a time).
     s: dict[str, Any] = {}
     r: dict[str, Any] = {}
@@ -418,6 +427,7 @@ def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> 
     # Gate, up and down must chain: the same units and the same residual width, as [units, residual].
     if (
         mlp
+        and ("mlp units", layer) not in done
         and len({tuple(v.shape[::-1] if k.startswith("mlp.down") else v.shape) for k, v in mlp.items()}) == 1
     ):
         out.append(
@@ -426,6 +436,7 @@ def _match_layer(layer: int, entries: list, suspect: ModelLayout, seed: int) -> 
     attn = {k: v for k, v in s.items() if k.startswith("attn.")}
     if (
         "attn.q.weight" in attn
+        and ("attention heads", layer) not in done
         and heads
         and head_dim
         and heads * head_dim == attn["attn.q.weight"].shape[0]

@@ -97,10 +97,15 @@ def assess(
         decided = units.coordinates_decide(
             [(m.pair.role, m.pair.layer, m.pair.suspect.name, stats.log10_p(m.test.log_p)) for m in rows]
         )
-        matchings = [] if decided else units.match_component(pairs, suspect)
+        matchings = []
         if not decided:  # fingerprints: every unit, on the kept rows whose every column is stored
-            matchings, lost = keptunits.with_features(matchings, pairs, suspect, reference)
+            featured, lost = keptunits.with_features(pairs, suspect, reference)
             tests += [lost] if lost else []
+            done = frozenset((m.group, m.layer) for m in featured)
+            matchings = sorted(
+                [*units.match_component(pairs, suspect, done=done), *featured],
+                key=lambda m: -1 if m.layer is None else m.layer,
+            )
         if decided:
             reason, weakest = decided
             tests.append(TestResult("unit-matching (skipped)", statistic=weakest, p_value=None, null=reason))
