@@ -12,6 +12,7 @@ from .audit_cmd import audit_command
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
 from .fingerprint_cmd import fingerprint_command, verify_command
+from .heap import keep_freed_memory
 from .index_cmd import index_command
 from .inspect_cmd import inspect_command
 from .registry_cmd import registry_group
@@ -44,6 +45,7 @@ cli.add_command(scan_command)
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error is one line on stderr and a non-zero exit, unless --debug."""
     args = sys.argv[1:] if argv is None else argv
+    keep_freed_memory()
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="scratchcheck", standalone_mode=False)
