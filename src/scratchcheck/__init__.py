@@ -8,25 +8,44 @@
         print(scratchcheck.scan("suspect/", known).components)
     print(report.verdict, [(c.suspect_component, c.verdict) for c in report.components])
 
-Importing the package is cheap (numpy and ml_dtypes): scipy, click, rich and jinja2 load only when
-a statistic, the command line or a report needs them.
+Importing the package loads nothing else: each name below is imported on its first use (PEP 562),
+so the command line starts without the comparison code and ``compare`` without the registry's.
+scipy, click, rich and jinja2 load only when a statistic, the command line or a report needs them.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-# ``compare`` and ``fingerprint`` are both a module and a function; binding the functions here, after
-# the modules have loaded, keeps ``scratchcheck.compare`` and ``scratchcheck.fingerprint`` the functions.
-from .compare import compare
-from .errors import FormatError, NotFoundError, ScratchcheckError, UnsafePickleError, UnsupportedError
-from .fingerprint import Fingerprint, Verification, fingerprint, verify
-from .inspection import ModelInspection, inspect_model
-from .io import Checkpoint, TensorInfo, open_model
-from .registry.scan import scan
-from .registry.store import Registry
-from .results import ComparisonReport, ComponentComparison, TensorComparison, report_from_dict
-
+# Each public name and the submodule that defines it.
+_EXPORTS = {
+    "Checkpoint": "io",
+    "ComparisonReport": "results",
+    "ComponentComparison": "results",
+    "Fingerprint": "fingerprint",
+    "FormatError": "errors",
+    "ModelInspection": "inspection",
+    "NotFoundError": "errors",
+    "Registry": "registry.store",
+    "ScratchcheckError": "errors",
+    "TensorComparison": "results",
+    "TensorInfo": "io",
+    "UnsafePickleError": "errors",
+    "UnsupportedError": "errors",
+    "Verification": "fingerprint",
+    "compare": "compare",
+    "fingerprint": "fingerprint",
+    "inspect_model": "inspection",
+    "open_model": "io",
+    "report_from_dict": "results",
+    "scan": "registry.scan",
+    "verify": "fingerprint",
+}
 __all__ = [
     "Checkpoint",
     "ComparisonReport",
@@ -50,3 +69,38 @@ __all__ = [
     "scan",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """``compare`` and ``fingerprint`` are both a submodule and the function it defines: importing
+    the submodule binds it on the package, and this binds the function in its place."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("compare", "fingerprint") and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+if TYPE_CHECKING:  # what type checkers see: the names bound eagerly
+    from .compare import compare
+    from .errors import FormatError, NotFoundError, ScratchcheckError, UnsafePickleError, UnsupportedError
+    from .fingerprint import Fingerprint, Verification, fingerprint, verify
+    from .inspection import ModelInspection, inspect_model
+    from .io import Checkpoint, TensorInfo, open_model
+    from .registry.scan import scan
+    from .registry.store import Registry
+    from .results import ComparisonReport, ComponentComparison, TensorComparison, report_from_dict

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from ..errors import NotFoundError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 network_option = click.option(
     "--allow-network",
@@ -17,6 +20,8 @@ network_option = click.option(
 
 
 def console() -> Console:
+    from rich.console import Console  # only a command that prints pays for rich
+
     return Console(highlight=False)
 
 

@@ -12,6 +12,7 @@ checks a model against one.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,11 +50,9 @@ def fingerprint(
 ) -> Fingerprint:
     """The fingerprint of ``model`` (a path, Hugging Face id, ``hf://`` or ``https://`` URL, or an
     open checkpoint), written atomically to ``output`` when given."""
-    from ..io.remote import RemoteCheckpoint
-
     with ExitStack() as stack:
         checkpoint = open_source(model, stack, allow_network=allow_network)
-        remote = isinstance(checkpoint, RemoteCheckpoint)
+        remote = _is_remote(checkpoint)
         fp = build(
             checkpoint,
             plan=plan,
@@ -85,22 +84,28 @@ def open_source(source: ModelSource, stack: ExitStack, *, allow_network: bool = 
     if isinstance(source, Checkpoint):
         return source
     from ..io import open_model
-    from ..io.remote import is_remote, open_remote
 
     if is_fingerprint(source):
         return stack.enter_context(open_fingerprint(source))
-    if is_remote(str(source)):
-        return stack.enter_context(open_remote(str(source), allow_network=allow_network))
+    if "://" in str(source):  # only a URL can be remote: local files skip the HTTP client's import
+        from ..io.remote import is_remote, open_remote
+
+        if is_remote(str(source)):
+            return stack.enter_context(open_remote(str(source), allow_network=allow_network))
     return stack.enter_context(open_model(source, allow_network=allow_network))
 
 
 def sampled_copy(checkpoint: Checkpoint, plan: Plan = DEFAULT_PLAN) -> FingerprintCheckpoint:
     """``checkpoint`` fingerprinted in memory, so that it compares with fingerprints position by
     position; its metadata files stay where they are."""
-    from ..io.remote import RemoteCheckpoint
-
-    fp = build(checkpoint, plan=plan, scan_values=not isinstance(checkpoint, RemoteCheckpoint))
+    fp = build(checkpoint, plan=plan, scan_values=not _is_remote(checkpoint))
     return as_checkpoint(fp, Path(checkpoint.path), dict(checkpoint.metadata_files))
+
+
+def _is_remote(checkpoint: Checkpoint) -> bool:
+    """Read over HTTP; never true before ``io.remote`` (and with it the HTTP client) was imported."""
+    remote = sys.modules.get("scratchcheck.io.remote")
+    return remote is not None and isinstance(checkpoint, remote.RemoteCheckpoint)
 
 
 __all__ = [

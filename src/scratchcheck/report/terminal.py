@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console, Group
 from rich.markup import escape
@@ -10,11 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ..evidence.provenance import provenance_text
-from ..inspection import ModelInspection
 from ..results import ComparisonReport, ComponentComparison
 from . import fmt
 from .narrative import explain as explain_component
 from .narrative import notes
+
+if TYPE_CHECKING:  # a comparison's report does not load the inspection code
+    from ..inspection import ModelInspection
 
 
 def render_compare(report: ComparisonReport, console: Console, *, explain: bool = False) -> None:
