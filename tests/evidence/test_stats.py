@@ -228,3 +228,13 @@ def test_the_layer_null_computed_at_once_equals_the_map_search_per_permutation()
     perms = np.array([rng.permutation(9) for _ in range(700)])  # more than one block of 512
     expected = [stats._best_map(m[:, p], maps)[0] for p in perms]
     np.testing.assert_allclose(stats._best_means(m, perms, maps), expected, rtol=1e-12)
+
+
+def test_permutations_in_one_call_are_the_ones_drawn_one_at_a_time():
+    """The layer tests' nulls (and so their p-values) stay exactly as they were drawn before."""
+    for n in (2, 7, 30):
+        one_by_one = np.random.default_rng(5)
+        expected = np.array([one_by_one.permutation(n) for _ in range(999)])
+        at_once = np.random.default_rng(5)
+        assert np.array_equal(stats.permutations(at_once, n, 999), expected)
+        assert at_once.random() == one_by_one.random()  # the stream continues where it did

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..align.layermap import describe
 from ..results import LayerMatrix, TestResult
-from .stats import Evidence, _data_rng, _randomised_log_p, log10_p, p_of
+from .stats import Evidence, _data_rng, _randomised_log_p, log10_p, p_of, permutations
 
 MIN_LAYERS = 4  # as for the diagonal test: fewer orderings cannot reach p < 0.05
 MAX_RUNS = 3  # SOLAR-style up-scaling needs 2; a third covers one more splice
@@ -88,11 +88,7 @@ def run_map_test(
     observed = float(best_totals(m[None], max_runs)[0]) / rows
     rng = _data_rng(m, np.array([max_runs]))
     exact = math.factorial(cols) <= draws + 1
-    orders = (
-        np.array(list(itertools.permutations(range(cols))))
-        if exact
-        else np.stack([rng.permutation(cols) for _ in range(draws)])
-    )
+    orders = np.array(list(itertools.permutations(range(cols)))) if exact else permutations(rng, cols, draws)
     null = np.concatenate(
         [
             best_totals(m[:, chunk].transpose(1, 0, 2), max_runs)

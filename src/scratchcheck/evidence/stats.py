@@ -302,9 +302,15 @@ def layer_diagonal_test(
         null = _best_means(m, np.array(list(itertools.permutations(range(cols)))), maps)
         log_p = _randomised_log_p(observed, null, rng, include_observed=False)
     else:
-        null = _best_means(m, np.array([rng.permutation(cols) for _ in range(draws)]), maps)
+        null = _best_means(m, permutations(rng, cols, draws), maps)
         log_p = _randomised_log_p(observed, null, rng, include_observed=True)
     return Evidence(observed, float("nan"), log_p, m.shape[0]), best
+
+
+def permutations(rng: np.random.Generator, n: int, draws: int) -> np.ndarray:
+    """``draws`` random permutations of ``range(n)`` as rows: the very ones ``rng.permutation(n)``
+    would give one call at a time (the same stream, row after row), in one call."""
+    return rng.permuted(np.broadcast_to(np.arange(n), (draws, n)), axis=1)
 
 
 def _data_rng(*arrays) -> np.random.Generator:
