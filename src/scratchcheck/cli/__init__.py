@@ -12,9 +12,9 @@ from .audit_cmd import audit_command
 from .compare_cmd import compare_command
 from .demo_cmd import demo_command
 from .fingerprint_cmd import fingerprint_command, verify_command
-from .heap import keep_freed_memory
 from .index_cmd import index_command
 from .inspect_cmd import inspect_command
+from .process import keep_freed_memory
 from .registry_cmd import registry_group
 from .scan_cmd import scan_command
 

@@ -11,6 +11,7 @@ import click
 
 from ..errors import ScratchcheckError
 from .options import check_output_paths, console, network_option
+from .process import one_blas_thread
 
 _OUT = click.Path(dir_okay=False, path_type=Path)
 
@@ -50,6 +51,8 @@ def compare_command(
     allow_network: bool,
 ) -> None:
     """Compare SUSPECT with one or more REFERENCES, component by component."""
+    if fast:
+        one_blas_thread()  # before numpy loads
     from ..compare import compare
     from ..evidence.backend import use_device
     from ..report.progress import StreamProgress
