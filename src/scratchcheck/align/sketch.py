@@ -55,16 +55,19 @@ class Sketch:
 def sketch_of(values: np.ndarray) -> Sketch:
     """The sketch of an already-sampled vector of values."""
     sample = np.asarray(values, dtype=np.float64).ravel()
-    centred = sample - sample.mean() if sample.size else sample
+    if not sample.size:
+        return Sketch(sample.astype(np.float32), 0.0, 0.0, 0.0, 0, True)
+    mean = sample.mean()
+    centred = sample - mean
     norm = float(np.linalg.norm(centred))
     unit = ((centred / norm) if norm > 0 else np.zeros_like(centred)).astype(np.float32)
     return Sketch(
         unit,
-        float(sample.mean()) if sample.size else 0.0,
-        float(sample.std()) if sample.size else 0.0,
-        float(np.abs(sample).max()) if sample.size else 0.0,
+        float(mean),
+        float(sample.std()),
+        float(np.abs(sample).max()),
         sample.size,
-        bool(np.isin(sample, (0.0, 1.0)).all()),
+        bool(((sample == 0.0) | (sample == 1.0)).all()),
     )
 
 

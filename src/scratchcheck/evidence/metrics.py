@@ -54,8 +54,8 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     n = int(a.size)
     sums = stream_sums(a, b, seed=seed)
-    sample_a = np.concatenate(sums.samples_a) if sums.samples_a else np.zeros(0)
-    sample_b = np.concatenate(sums.samples_b) if sums.samples_b else np.zeros(0)
+    sample_a, sample_b = _joined(sums.samples_a), _joined(sums.samples_b)
+    delta = sample_a - sample_b
     mean_a, mean_b = sums.mean_a, sums.mean_b
     var_a, var_b, sum_dd = sums.m_aa, sums.m_bb, sums.sum_dd
     # Raw (uncentred) sums from the centred ones: no cancellation, all terms are exact-ish sums.
@@ -85,12 +85,10 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         std_b=math.sqrt(var_b / n) if n else float("nan"),
         spearman=spearman(sample_a, sample_b),
         delta_corr=_ratio(sums.m_ab - var_b, math.sqrt(var_d * var_b)),
-        delta_kurtosis=_kurtosis(sample_a - sample_b),
+        delta_kurtosis=_kurtosis(delta),
         sample_a=sample_a,
         sample_b=sample_b,
-        delta_scale_corr=pearson(np.abs(sample_a - sample_b), np.abs(sample_b))
-        if sample_a.size > 2
-        else math.nan,
+        delta_scale_corr=pearson(np.abs(delta), np.abs(sample_b)) if sample_a.size > 2 else math.nan,
         ndim=a.ndim,
         on_coarser_grid=_on_grid(sample_a) or _on_grid(sample_b),
         null_inflation=inflation,
@@ -170,17 +168,23 @@ def _rows(x: np.ndarray, pick: np.ndarray | None, cols: int) -> np.ndarray:
     return np.asarray(part, dtype=np.float64).reshape(part.shape[0], cols)
 
 
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """One array of the chunks' samples (no copy for a tensor of one chunk)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def _on_grid(x: np.ndarray) -> bool:
     import ml_dtypes
 
     if not x.size or not np.all(np.isfinite(x)):
         return False
+    # The head first: off the grid is almost always seen there, at a fraction of the cost.
+    parts = (x,) if x.size <= GRID_HEAD else (x[:GRID_HEAD], x)
     for dtype in (ml_dtypes.float8_e4m3fn, np.float16, ml_dtypes.bfloat16):
         with np.errstate(over="ignore", invalid="ignore"):
-            # The head first: off the grid is almost always seen there, at a fraction of the cost.
-            if all(
-                np.array_equal(part.astype(dtype).astype(np.float64), part) for part in (x[:GRID_HEAD], x)
-            ):
+            if all(np.array_equal(part.astype(dtype).astype(np.float64), part) for part in parts):
                 return True
     return False
 
