@@ -11,6 +11,7 @@ array and returns the reason they are not learned, or None. Tolerances admit an 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -82,13 +83,21 @@ def window(v: np.ndarray) -> bool:
     n = v.size
     if n < 16 or np.min(v) < -1e-6 or np.ptp(v) <= 0:
         return False
-    t = np.arange(n)
     for period in (n, n - 1):
-        basis = np.stack([np.ones(n), np.cos(2 * np.pi * t / period), np.cos(4 * np.pi * t / period)], axis=1)
-        coef, *_ = np.linalg.lstsq(basis, v, rcond=None)
+        basis, solve = _cosine_basis(n, period)
+        coef = solve @ v
         if np.max(np.abs(basis @ coef - v)) <= FLOOR * np.ptp(v) and abs(coef[1]) > 0.1 * abs(coef[0]):
             return True
     return False
+
+
+@lru_cache(maxsize=64)
+def _cosine_basis(n: int, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """The three cosines of ``window`` at ``n`` samples and their least-squares solver (the
+    pseudo-inverse): made once per length, where a model has one norm vector per layer."""
+    t = np.arange(n)
+    basis = np.stack([np.ones(n), np.cos(2 * np.pi * t / period), np.cos(4 * np.pi * t / period)], axis=1)
+    return basis, np.linalg.pinv(basis)
 
 
 def sinusoidal(x: np.ndarray) -> bool:
