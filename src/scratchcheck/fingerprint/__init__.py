@@ -98,7 +98,7 @@ def open_source(source: ModelSource, stack: ExitStack, *, allow_network: bool = 
 def sampled_copy(checkpoint: Checkpoint, plan: Plan = DEFAULT_PLAN) -> FingerprintCheckpoint:
     """``checkpoint`` fingerprinted in memory, so that it compares with fingerprints position by
     position; its metadata files stay where they are."""
-    fp = build(checkpoint, plan=plan, scan_values=not _is_remote(checkpoint))
+    fp = build(checkpoint, plan=plan, scan_values=not _is_remote(checkpoint), summarise=False)
     return as_checkpoint(fp, Path(checkpoint.path), dict(checkpoint.metadata_files))
 
 

@@ -42,10 +42,13 @@ def build(
     source: str | None = None,
     scan_values: bool = True,
     progress: Progress | None = None,
+    summarise: bool = True,
 ) -> Fingerprint:
     """The fingerprint of ``checkpoint``. ``scan_values`` looks for non-learned tensors by value
     (reads sketches; off for remote models, where only names count); ``full_hash`` also hashes
-    every stored byte (a full read)."""
+    every stored byte (a full read). Without ``summarise`` the kept values' hashes and statistics
+    and the metadata files are left out (null, empty): what ``verify`` and a registry read, which
+    an in-memory copy compared at once never meets."""
     from ..arch import layout
 
     model = layout(checkpoint)
@@ -87,8 +90,10 @@ def build(
             "layer": layer,
             "learned": reason is None,
             "nonlearned_reason": reason,
-            "stats": _stats(values),
-            "sha256": hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest(),
+            "stats": _stats(values) if summarise else None,
+            "sha256": hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+            if summarise
+            else None,
             "bytes_read": read,
             "bytes": info.nbytes,
         }
@@ -101,7 +106,7 @@ def build(
         records.append(record)
         if progress is not None:
             progress.advance(info.nbytes, info.name)
-    metadata, meta_records = _metadata(checkpoint)
+    metadata, meta_records = _metadata(checkpoint) if summarise else ({}, {})
     header = {
         "schema": SCHEMA,
         "created_by": f"scratchcheck {__version__}",
