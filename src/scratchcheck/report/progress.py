@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 class StreamProgress:
@@ -26,20 +21,7 @@ class StreamProgress:
 
     def __init__(self, console: Console) -> None:
         self.enabled = console.is_terminal
-        self._bar = (
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[label]}", style="dim"),
-                console=console,
-                transient=True,
-            )
-            if self.enabled
-            else None
-        )
+        self._bar = _bar(console) if self.enabled else None
         self._task: TaskID | None = None
 
     def __enter__(self) -> StreamProgress:
@@ -69,3 +51,26 @@ class StreamProgress:
         if self._bar is None or self._task is None:
             return
         self._bar.update(self._task, advance=nbytes, label=escape(label[-48:]))
+
+
+def _bar(console: Console) -> Progress:
+    """The bar itself; rich's progress module is imported only where there is a terminal to show it."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[label]}", style="dim"),
+        console=console,
+        transient=True,
+    )
