@@ -1,5 +1,6 @@
 """The command's process settings: freed heap memory kept, one BLAS thread for --fast."""
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,26 @@ def test_fast_compare_runs_blas_on_one_thread_unless_the_user_chose(tmp_path):
     assert blas_threads_after("compare", *pair, "--fast", env={}) == "1"
     assert blas_threads_after("compare", *pair, env={}) == "None"
     assert blas_threads_after("compare", *pair, "--fast", env={"OMP_NUM_THREADS": "2"}) == "None"
+
+
+def test_a_command_ended_without_teardown_leaves_its_output_whole(tmp_path):
+    weights = S.llama_decoder(0, layers=2)
+    S.save(weights, tmp_path / "a")
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scratchcheck",
+            "compare",
+            str(tmp_path / "a"),
+            str(tmp_path / "a"),
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(f"written: {report}")  # the last line, through a pipe
+    assert json.loads(report.read_text())["verdict"] == "identical"

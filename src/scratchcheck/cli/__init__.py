@@ -14,7 +14,7 @@ from .demo_cmd import demo_command
 from .fingerprint_cmd import fingerprint_command, verify_command
 from .index_cmd import index_command
 from .inspect_cmd import inspect_command
-from .process import keep_freed_memory
+from .process import end_now, keep_freed_memory
 from .registry_cmd import registry_group
 from .scan_cmd import scan_command
 
@@ -80,3 +80,5 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
+    if argv is None:  # the command line itself, not a caller of main() that goes on
+        end_now()

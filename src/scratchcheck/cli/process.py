@@ -11,12 +11,18 @@ that imports it, but the command owns its process.
   thread saves nothing on them, and on a machine with other work it spins waiting for a core (the
   same comparison took 5.2-5.5 s with two threads and 2.5-2.9 s with one, in the same minutes, at a
   load average of 2 on 2 cores). It has to be set before numpy loads, which the lazy imports allow.
+- **No teardown.** Once a command has finished and its output is flushed, the process ends without
+  the interpreter freeing every module and object one by one (0.05-0.1 s of a 0.4 s command):
+  every file was written and closed inside the command. Not where a library that shuts down in an
+  exit hook is loaded (Ray's local cluster), nor when a stream cannot be flushed (a closed pipe):
+  then the ordinary exit runs.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 TRIM_THRESHOLD = 64 << 20  # bytes of free heap kept
@@ -40,3 +46,15 @@ def one_blas_thread() -> None:
     no effect once numpy is loaded."""
     if not any(name in os.environ for name in BLAS_THREADS):
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
+def end_now() -> None:
+    """End the process with status 0 here, skipping the interpreter's teardown (see above)."""
+    if "ray" in sys.modules:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(0)
