@@ -204,9 +204,9 @@ def read_kept(
         kept = sampling.take(values, positions)
         return kept, info.nbytes, full
     reader, offset = located
-    before = reader.bytes_read
-    values = sampling.read_positions(reader, offset, info.shape, SAFETENSORS_DTYPES[info.dtype], positions)
-    read = reader.bytes_read - before
+    values, read = sampling.read_positions(
+        reader, offset, info.shape, SAFETENSORS_DTYPES[info.dtype], positions
+    )
     full = None
     if full_hash:
         digest = hashlib.sha256()

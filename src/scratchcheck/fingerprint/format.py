@@ -15,6 +15,7 @@ shares are those of the model. Components, roles, alignment, metrics and verdict
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import zlib
@@ -51,7 +52,7 @@ class SampledInfo(TensorInfo):
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.full_shape, dtype=np.int64))
+        return int(math.prod(self.full_shape))
 
     @property
     def model_shape(self) -> tuple[int, ...]:
