@@ -12,6 +12,7 @@ import contextlib
 import math
 import mmap
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class MappedFile:
             raise
         self._base = np.frombuffer(self._mmap, dtype=np.uint8) if self._mmap is not None else None
         self._scattered_fd = -1  # opened by the first scattered read: see ``read_rows``
+        self._lock = threading.Lock()  # reading threads share the counter and the second handle
         self.bytes_read = 0  # bytes read with pread (sampling reads are counted, page faults are not)
         _REGISTRY[self._address()] = self
 
@@ -84,7 +86,8 @@ class MappedFile:
             at = i * span
             if os.preadv(fd, [flat[at : at + span]], start) != span:
                 self._read_rest(fd, flat[at : at + span], start)
-        self.bytes_read += out.nbytes
+        with self._lock:
+            self.bytes_read += out.nbytes
         return out
 
     def _read_rest(self, fd: int, view: memoryview, start: int) -> None:
@@ -96,10 +99,12 @@ class MappedFile:
             done += got
 
     def _scattered(self) -> int:
-        if self._scattered_fd < 0:
-            self._scattered_fd = os.open(self.path, os.O_RDONLY)
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(self._scattered_fd, 0, 0, os.POSIX_FADV_RANDOM)
+        with self._lock:
+            if self._scattered_fd < 0:
+                fd = os.open(self.path, os.O_RDONLY)
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+                self._scattered_fd = fd
         return self._scattered_fd
 
     def read_into(self, buffer: np.ndarray, offset: int) -> None:
