@@ -172,11 +172,21 @@ def row_starts(
 ) -> tuple[np.ndarray, int]:
     """Where each kept row's kept elements start (the byte of its first kept column; sorted) and the
     bytes from there to its last kept column, alike for every row."""
-    shape, positions = _as_rows(shape, positions)
+    kept = tuple(np.asarray(p, dtype=np.int64).tobytes() for p in positions)
+    starts, span = _row_starts(tuple(shape), itemsize, kept)
+    return offset + starts, span
+
+
+@lru_cache(maxsize=256)
+def _row_starts(shape: tuple[int, ...], itemsize: int, kept: tuple[bytes, ...]) -> tuple[np.ndarray, int]:
+    """``row_starts`` at offset 0, cached: the experts of a MoE share a few shapes and positions."""
+    shape, positions = _as_rows(shape, tuple(np.frombuffer(k, dtype=np.int64) for k in kept))
     last = positions[-1]
     first, span = int(last[0]), int(last[-1] - last[0] + 1)
     rows = np.ravel_multi_index(np.ix_(*positions[:-1]), shape[:-1]).ravel().astype(np.int64)
-    return offset + (rows * shape[-1] + first) * itemsize, span * itemsize
+    starts = (rows * shape[-1] + first) * itemsize
+    starts.setflags(write=False)
+    return starts, span * itemsize
 
 
 def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
