@@ -45,7 +45,7 @@ ModelSource = str | os.PathLike[str] | Checkpoint
 
 def compare(
     suspect: ModelSource,
-    references: Sequence[ModelSource],
+    references: ModelSource | Sequence[ModelSource],
     *,
     component: str | None = None,
     progress: Progress | None = None,
@@ -57,7 +57,10 @@ def compare(
 
     ``untested``: tests of the same family that were not run (a registry's entries that share no
     tensor shape with the suspect); they raise the multiple-testing bar as tests with p = 1.
-    ``fast``: decide from in-memory fingerprints where a sample can, in full elsewhere (``fast``)."""
+    ``fast``: decide from in-memory fingerprints where a sample can, in full elsewhere (``fast``).
+    One reference may be given alone rather than in a list."""
+    if isinstance(references, str | os.PathLike | Checkpoint):
+        references = [references]
     if fast:
         from .fast import compare_fast
 

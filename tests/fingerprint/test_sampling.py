@@ -9,11 +9,13 @@ from scratchcheck.fingerprint.sampling import (
     Split,
     axis_positions,
     coalesce,
-    row_ranges,
+    read_positions,
+    row_starts,
+    rows_from_ranges,
     sample,
     sample_positions,
-    values_from_ranges,
 )
+from scratchcheck.io.mapping import open_mapped
 
 
 def test_same_shape_keeps_same_positions_and_appended_rows_keep_the_shared_ones():
@@ -43,8 +45,8 @@ def test_another_key_keeps_other_positions():
 @pytest.mark.parametrize("shape", [(4096, 4096), (1024, 8192), (151_552, 256), (8, 1536, 512)])
 def test_kept_rows_are_at_most_a_thirty_second_of_a_large_tensor(shape):
     positions = sample_positions(shape)
-    ranges = coalesce(row_ranges(shape, 2, positions))
-    read = sum(stop - start for start, stop in ranges)
+    starts, span = row_starts(shape, 2, positions)
+    read = starts.size * span
     assert read <= 2 * np.prod(shape) / 32 * 1.35  # hash counts scatter around n / 2**shift
     assert all(p.size >= 2 for p in positions)
 
@@ -61,19 +63,40 @@ def test_a_router_keeps_every_expert_row_and_samples_its_columns():
 
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
 @pytest.mark.parametrize("shape", [(300, 200), (40_000,), (3, 90, 70)])
-def test_values_from_byte_ranges_equal_direct_indexing(dtype, shape):
+def test_kept_values_read_by_rows_or_by_ranges_equal_direct_indexing(tmp_path, dtype, shape):
     plan = Plan(whole_below=16, axis_target=4)
     x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     positions = sample_positions(shape, plan)
-    raw = x.tobytes()
     offset = 24
-    blob = b"\0" * offset + raw
-    ranges = coalesce(row_ranges(shape, x.itemsize, positions, offset))
-    fetched = [(a, blob[a:b]) for a, b in ranges]
-    got = values_from_ranges(shape, x.dtype, positions, fetched, offset)
+    blob = b"\0" * offset + x.tobytes()
+    path = tmp_path / "blob"
+    path.write_bytes(blob)
+
+    class Ranges:  # a remote file: only ``read_ranges``
+        def read_ranges(self, ranges):
+            assert ranges == coalesce(ranges)
+            return [(a, blob[a:b]) for a, b in ranges]
+
     expected = x[np.ix_(*positions)]
-    assert got.tobytes() == expected.tobytes()
+    mapped = open_mapped(path)
+    try:
+        by_rows, read = read_positions(mapped, offset, shape, x.dtype, positions)
+        starts, span = row_starts(shape, x.itemsize, positions, offset)
+        assert mapped.bytes_read == read == starts.size * span
+    finally:
+        mapped.close()
+    by_ranges, _ = read_positions(Ranges(), offset, shape, x.dtype, positions)
+    assert by_rows.tobytes() == by_ranges.tobytes() == expected.tobytes()
     assert sample(x, plan)[1].tobytes() == expected.tobytes()
+
+
+def test_rows_are_cut_from_coalesced_ranges_where_they_lie():
+    blob = bytes(range(256)) * 4
+    starts = np.array([0, 4, 100, 600])
+    fetched = [(a, blob[a:b]) for a, b in coalesce([(int(s), int(s) + 8) for s in starts])]
+    assert len(fetched) == 3
+    rows = rows_from_ranges(starts, 8, fetched)
+    assert [bytes(r) for r in rows] == [blob[s : s + 8] for s in starts]
 
 
 def test_coalesce_merges_touching_and_overlapping_ranges_in_order():

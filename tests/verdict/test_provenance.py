@@ -55,6 +55,16 @@ def test_a_fine_tune_where_every_tensor_agrees_is_derived_everywhere(base):
     assert report.headline.startswith("derived:")
 
 
+def test_one_reference_may_be_given_alone_as_a_path_or_a_string(base):
+    w, ref, root = base
+    suspect = _save(synthetic.fine_tune(w, 0.2, seed=3), root / "alone")
+    listed = compare(suspect, [ref])
+    for alone in (ref, str(ref)):
+        report = compare(suspect, alone)
+        assert [r.path for r in report.references] == [r.path for r in listed.references]
+        assert _lm(report).verdict == _lm(listed).verdict == "derived"
+
+
 def test_a_partly_identical_model_is_not_headlined_identical(base):
     w, ref, root = base
     pruned = dict(w)

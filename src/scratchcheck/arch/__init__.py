@@ -47,8 +47,9 @@ class ModelLayout:
 def layout(checkpoint: Checkpoint, extra_conventions: Path | None = None) -> ModelLayout:
     """Components, canonical roles and normalised views of every weight of ``checkpoint``."""
     conventions = load_conventions(Path(extra_conventions) if extra_conventions else None)
+    mtype = model_type(checkpoint)
     placed = _mark_extra_layers(
-        [_place(info, conventions, model_type(checkpoint)) for info in checkpoint.weights()],
+        [_place(info, conventions, mtype) for info in checkpoint.weights()],
         conventions,
         checkpoint,
     )

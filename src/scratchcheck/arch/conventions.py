@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -80,12 +80,22 @@ class Conventions:
     extra_kind: str
     extra_name: str
     buffers: tuple[tuple[re.Pattern[str], str], ...]
+    # rule lookups by name: a layer's names recur in every layer (tens of thousands in a MoE)
+    _found: dict[tuple[bool, str], tuple[RoleRule, re.Match[str]] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def block_role(self, rest: str) -> tuple[RoleRule, re.Match[str]] | None:
-        return _first(self.block_roles, rest)
+        return self._lookup(True, rest)
 
     def top_role(self, local: str) -> tuple[RoleRule, re.Match[str]] | None:
-        return _first(self.top_roles, local)
+        return self._lookup(False, local)
+
+    def _lookup(self, block: bool, text: str) -> tuple[RoleRule, re.Match[str]] | None:
+        key = (block, text)
+        if key not in self._found:
+            self._found[key] = _first(self.block_roles if block else self.top_roles, text)
+        return self._found[key]
 
     def buffer_reason(self, name: str) -> str | None:
         """Why ``name`` is a buffer by its name alone, or None."""

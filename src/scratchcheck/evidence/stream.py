@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -36,6 +37,7 @@ ROW = 256  # elements per float32 row sum, the B of the error bound
 SPAN = 1 << 21  # elements per task handed to a thread
 SAMPLE = 1 << 16  # elements kept for rank statistics and the shape of the difference
 CENTRED = 0.25  # a chunk whose head has |mean| below this share of its RMS is summed unshifted
+_SCRATCH = threading.local()
 
 
 @dataclass
@@ -118,12 +120,13 @@ def _span(
     out = Sums()
     compare_bytes = a.dtype == b.dtype
     read_a, read_b = _reader(a, chunk, row), _reader(b, chunk, row)
+    scratch = _scratch(work, chunk)
     for lo in range(start, stop, chunk):
         hi = min(stop, lo + chunk)
         raw_a, raw_b = read_a(lo, hi), read_b(lo, hi)
-        fa, fb = raw_a.astype(work, copy=False), raw_b.astype(work, copy=False)
+        fa, fb = _as_work(raw_a, scratch[0]), _as_work(raw_b, scratch[1])
         same = compare_bytes and _same_bytes(raw_a, raw_b)
-        out.merge(_chunk_sums(fa, fb, same))
+        out.merge(_chunk_sums(fa, fb, same, scratch[2], scratch[3]))
         first = phase + -(-(lo - phase) // step) * step if lo > phase else phase
         # Copies: a view would pin the chunk (and the mapping's pages) in memory.
         out.samples_a.append(np.array(fa[first - lo :: step], dtype=np.float64))
@@ -133,15 +136,15 @@ def _span(
     return out
 
 
-def _chunk_sums(fa: np.ndarray, fb: np.ndarray, same: bool) -> Sums:
+def _chunk_sums(fa: np.ndarray, fb: np.ndarray, same: bool, spare_a: np.ndarray, spare_b: np.ndarray) -> Sums:
+    """The sums of one chunk; ``spare_a`` and ``spare_b`` are scratch arrays at least as long."""
     k = fa.size
-    da, shift_a, sum_a = _shifted(fa)
-    mean_a, m_aa = shift_a + sum_a / k, _dot(da, da) - sum_a * sum_a / k
     if same:
+        da, shift_a, sum_a = _shifted(fa, spare_a)
+        mean_a, m_aa = shift_a + sum_a / k, _dot(da, da) - sum_a * sum_a / k
         unequal = int(np.isnan(fa).sum()) if math.isnan(m_aa) else 0
         return Sums(k, mean_a, mean_a, m_aa, m_aa, m_aa, unequal=unequal)
-    db, shift_b, sum_b = _shifted(fb)
-    diff = fa - fb
+    diff = np.subtract(fa, fb, out=spare_a[:k])
     sum_dd = _dot(diff, diff)
     np.abs(diff, out=diff)
     largest = float(diff.max())
@@ -151,11 +154,13 @@ def _chunk_sums(fa: np.ndarray, fb: np.ndarray, same: bool) -> Sums:
         unequal = np.count_nonzero(diff.view(np.uint32 if diff.itemsize == 4 else np.uint64))
     else:
         unequal = np.count_nonzero(fa != fb)
+    da, shift_a, sum_a = _shifted(fa, spare_a)
+    db, shift_b, sum_b = _shifted(fb, spare_b)
     return Sums(
         k,
-        mean_a,
+        shift_a + sum_a / k,
         shift_b + sum_b / k,
-        m_aa,
+        _dot(da, da) - sum_a * sum_a / k,
         _dot(db, db) - sum_b * sum_b / k,
         _dot(da, db) - sum_a * sum_b / k,
         sum_dd=sum_dd,
@@ -165,10 +170,10 @@ def _chunk_sums(fa: np.ndarray, fb: np.ndarray, same: bool) -> Sums:
     )
 
 
-def _shifted(x: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _shifted(x: np.ndarray, spare: np.ndarray) -> tuple[np.ndarray, float, float]:
     """``d = x - K`` for a shift ``K`` near the mean of ``x`` (its first ROW values' mean, in ``x``'s
-    dtype), ``K`` and ``sum(d)``; ``K = 0`` (no copy) when that mean is within CENTRED of their
-    root mean square, as it is for weight matrices.
+    dtype), ``K`` and ``sum(d)``; ``K = 0`` (``x`` itself) when that mean is within CENTRED of their
+    root mean square, as it is for weight matrices. ``d`` is written into ``spare``.
 
     Centred sums follow without cancellation: ``sum((x - mean)^2) = sum(d^2) - sum(d)^2 / k``, whose
     second term is small when ``K`` is within a few standard deviations of the mean."""
@@ -177,8 +182,28 @@ def _shifted(x: np.ndarray) -> tuple[np.ndarray, float, float]:
     if abs(mean) <= CENTRED * math.sqrt(float(head @ head) / head.size):
         return x, 0.0, _dot(x, None)
     shift = x.dtype.type(mean)
-    d = x - shift
+    d = np.subtract(x, shift, out=spare[: x.size])
     return d, float(shift), _dot(d, None)
+
+
+def _scratch(work: type, size: int) -> list[np.ndarray]:
+    """Four arrays of ``size`` elements of ``work``, kept by each thread for the next chunk.
+
+    A fresh array per chunk was page-faulted in each time: glibc gives freed blocks of this size
+    back to the system (a thread's heap is trimmed), ~120 faults per chunk."""
+    key = (np.dtype(work), size)
+    if getattr(_SCRATCH, "key", None) != key:
+        _SCRATCH.key, _SCRATCH.arrays = key, [np.empty(size, dtype=work) for _ in range(4)]
+    return _SCRATCH.arrays
+
+
+def _as_work(raw: np.ndarray, spare: np.ndarray) -> np.ndarray:
+    """``raw`` in the work dtype: itself when it is already, else converted into ``spare``."""
+    if raw.dtype == spare.dtype:
+        return raw
+    out = spare[: raw.size]
+    np.copyto(out, raw, casting="unsafe")
+    return out
 
 
 def _dot(x: np.ndarray, y: np.ndarray | None) -> float:

@@ -209,9 +209,9 @@ def read_kept(
         kept = sampling.take(values, positions)
         return kept, info.nbytes, full
     reader, offset = located
-    before = reader.bytes_read
-    values = sampling.read_positions(reader, offset, info.shape, SAFETENSORS_DTYPES[info.dtype], positions)
-    read = reader.bytes_read - before
+    values, read = sampling.read_positions(
+        reader, offset, info.shape, SAFETENSORS_DTYPES[info.dtype], positions
+    )
     full = None
     if full_hash:
         digest = hashlib.sha256()
@@ -231,10 +231,17 @@ def _byte_source(checkpoint: Checkpoint, tensor_file, info: TensorInfo):
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:
     """Summary of the kept values (float64); None where not finite."""
-    x = np.asarray(values, dtype=np.float64)
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
     if x.size == 0:
         return {"mean": None, "std": None, "min": None, "max": None}
-    out = {"mean": x.mean(), "std": x.std(), "min": x.min(), "max": x.max()}
+    mean = np.add.reduce(x) / x.size
+    centred = x - mean
+    out = {
+        "mean": mean,
+        "std": np.sqrt(np.dot(centred, centred) / x.size),
+        "min": np.minimum.reduce(x),
+        "max": np.maximum.reduce(x),
+    }
     return {k: float(v) if np.isfinite(v) else None for k, v in out.items()}
 
 

@@ -71,9 +71,7 @@ def _read(
     if located is None or dtype is None:
         return None
     reader, offset = located
-    before = reader.bytes_read
-    values = read_positions(reader, offset, shape or info.shape, dtype, positions)
-    return values, reader.bytes_read - before
+    return read_positions(reader, offset, shape or info.shape, dtype, positions)
 
 
 def stored_bytes(checkpoint: Checkpoint, name: str) -> tuple[Any, int] | None:

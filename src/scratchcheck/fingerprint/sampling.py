@@ -167,17 +167,26 @@ def _as_rows(shape: tuple[int, ...], positions: Positions) -> tuple[tuple[int, .
     return shape, positions
 
 
-def row_ranges(
+def row_starts(
     shape: tuple[int, ...], itemsize: int, positions: Positions, offset: int = 0
-) -> list[tuple[int, int]]:
-    """Byte ranges ``[start, stop)`` holding the kept elements: per kept row, the span from its first
-    to its last kept column. Sorted; see :func:`coalesce`."""
-    shape, positions = _as_rows(shape, positions)
+) -> tuple[np.ndarray, int]:
+    """Where each kept row's kept elements start (the byte of its first kept column; sorted) and the
+    bytes from there to its last kept column, alike for every row."""
+    kept = tuple(np.asarray(p, dtype=np.int64).tobytes() for p in positions)
+    starts, span = _row_starts(tuple(shape), itemsize, kept)
+    return offset + starts, span
+
+
+@lru_cache(maxsize=256)
+def _row_starts(shape: tuple[int, ...], itemsize: int, kept: tuple[bytes, ...]) -> tuple[np.ndarray, int]:
+    """``row_starts`` at offset 0, cached: the experts of a MoE share a few shapes and positions."""
+    shape, positions = _as_rows(shape, tuple(np.frombuffer(k, dtype=np.int64) for k in kept))
     last = positions[-1]
     first, span = int(last[0]), int(last[-1] - last[0] + 1)
     rows = np.ravel_multi_index(np.ix_(*positions[:-1]), shape[:-1]).ravel().astype(np.int64)
-    starts = offset + (rows * shape[-1] + first) * itemsize
-    return [(int(s), int(s) + span * itemsize) for s in starts]
+    starts = (rows * shape[-1] + first) * itemsize
+    starts.setflags(write=False)
+    return starts, span * itemsize
 
 
 def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -191,36 +200,42 @@ def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in merged]
 
 
-def values_from_ranges(
-    shape: tuple[int, ...],
-    dtype: np.dtype,
-    positions: Positions,
-    fetched: list[tuple[int, bytes]],
-    offset: int = 0,
-) -> np.ndarray:
-    """The kept sub-tensor from bytes fetched at sorted, coalesced ranges ``(start, data)``."""
-    itemsize = np.dtype(dtype).itemsize
-    kept_shape = tuple(p.size for p in positions)
-    starts = np.array([s for s, _ in fetched], dtype=np.int64)
-    at = np.cumsum([0] + [len(d) for _, d in fetched[:-1]])  # where each range sits in ``buffer``
+def rows_from_ranges(starts: np.ndarray, span: int, fetched: list[tuple[int, bytes]]) -> np.ndarray:
+    """The ``span`` bytes at each of ``starts`` (rows of a ``uint8`` array), cut from bytes fetched
+    at sorted, coalesced ranges ``(start, data)`` that cover them."""
+    at = np.array([s for s, _ in fetched], dtype=np.int64)
     buffer = np.frombuffer(b"".join(d for _, d in fetched), dtype=np.uint8)
-    rows = np.array([s for s, _ in row_ranges(shape, itemsize, positions, offset)], dtype=np.int64)
-    block = np.searchsorted(starts, rows, side="right") - 1
-    row_at = at[block] + rows - starts[block]
+    placed = np.cumsum([0] + [len(d) for _, d in fetched[:-1]])  # where each range sits in ``buffer``
+    block = np.searchsorted(at, starts, side="right") - 1
+    return buffer[(placed[block] + starts - at[block])[:, None] + np.arange(span)]
+
+
+def kept_from_row_bytes(
+    rows: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, positions: Positions
+) -> np.ndarray:
+    """The kept sub-tensor from the bytes of its kept rows (``row_starts`` order and span)."""
     last = _as_rows(shape, positions)[1][-1]
-    picks = row_at[:, None, None] + ((last - last[0]) * itemsize)[None, :, None] + np.arange(itemsize)
-    return buffer[picks.reshape(-1)].view(dtype).reshape(kept_shape)
+    values = np.ascontiguousarray(rows).view(dtype)[:, last - last[0]]
+    return values.reshape(tuple(p.size for p in positions))
 
 
 def read_positions(
     reader, offset: int, shape: tuple[int, ...], dtype: np.dtype, positions: Positions | None
-) -> np.ndarray:
-    """The kept sub-tensor (the whole tensor for ``positions`` None) of a tensor stored as plain
-    numbers at byte ``offset`` of ``reader`` (anything with ``read_ranges``, which counts the bytes)."""
+) -> tuple[np.ndarray, int]:
+    """(the kept sub-tensor, bytes read for it) of a tensor stored as plain numbers at byte
+    ``offset`` of ``reader`` (the whole tensor for ``positions`` None): a local file reads each kept
+    row (``read_rows``), a remote one fetches coalesced ranges (``read_ranges``)."""
     dtype = np.dtype(dtype)
     if positions is None:
         nbytes = math.prod(shape) * dtype.itemsize
         [(_, data)] = reader.read_ranges([(offset, offset + nbytes)]) if nbytes else [(0, b"")]
-        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-    ranges = coalesce(row_ranges(shape, dtype.itemsize, positions, offset))
-    return values_from_ranges(shape, dtype, positions, reader.read_ranges(ranges), offset)
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy(), nbytes
+    starts, span = row_starts(shape, dtype.itemsize, positions, offset)
+    if hasattr(reader, "read_rows"):
+        rows = reader.read_rows(starts, span)
+        read = rows.nbytes
+    else:
+        ranges = coalesce([(s, s + span) for s in starts.tolist()])
+        rows = rows_from_ranges(starts, span, reader.read_ranges(ranges))
+        read = sum(stop - start for start, stop in ranges)
+    return kept_from_row_bytes(rows, shape, dtype, positions), read

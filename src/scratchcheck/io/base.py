@@ -9,6 +9,7 @@ the same tensor as float32, dequantised where the checkpoint stores it quantised
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(math.prod(self.shape))
 
     @property
     def model_shape(self) -> tuple[int, ...]:

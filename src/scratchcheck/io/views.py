@@ -9,6 +9,7 @@ nothing is copied, except where stored pieces have to be joined.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,7 +94,7 @@ class TensorView:
         hold a sample: there the view counts its share of the model's tensor."""
         if self.full_numel is not None:
             return self.full_numel
-        size = int(np.prod(self.shape, dtype=np.int64))
+        size = int(math.prod(self.shape))
         stored = [self.checkpoint.info(n) for n in self.sources]
         kept = sum(int(np.prod(i.shape, dtype=np.int64)) for i in stored)
         full = sum(i.numel for i in stored)
