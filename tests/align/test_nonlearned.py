@@ -104,8 +104,10 @@ def test_a_learned_matrix_is_ruled_not_constant_with_one_read(build, save, monke
     late[-1, -1] = 0.3  # constant over the first 4,096 values, not over the whole
     weights = {"model.layers.0.mlp.down_proj.weight": rng.standard_normal((512, 512)).astype(np.float32)}
     calls = []
-    real = os.pread
-    monkeypatch.setattr(os, "pread", lambda fd, n, at: calls.append(n) or real(fd, n, at))
+    real = os.preadv
+    monkeypatch.setattr(
+        os, "preadv", lambda fd, views, at: calls.append(sum(v.nbytes for v in views)) or real(fd, views, at)
+    )
     with open_model(save("learned", weights)) as checkpoint:
         assert nonlearned(layout(checkpoint), Sketcher(checkpoint)) == {}
     assert calls == [4096 * 4]
