@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,10 @@ class _Cursor:
         return np.dtype(code) if code == "?" else np.dtype(self.order + code)
 
     def scalar(self, code: str, what: str) -> Any:
-        dtype = self.dtype(code)
-        self.need(dtype.itemsize, what)
-        value = np.frombuffer(self.buffer, dtype, 1, self.pos)[0].item()
-        self.pos += dtype.itemsize
+        unpack = _structs(self.order)[code]  # a header holds ~10^5 scalars: no numpy per value
+        self.need(unpack.size, what)
+        (value,) = unpack.unpack_from(self.buffer, self.pos)
+        self.pos += unpack.size
         return value
 
     def text(self, what: str, errors: str = "replace") -> str:
@@ -117,7 +118,17 @@ class _Cursor:
             self.pos += count * dtype.itemsize
             return values
         self.need(count * _MIN_BYTES.get(element, 0), f"{what} ({count} elements)")
+        if element == _STRING:  # a tokenizer's vocabulary: ~10^5 strings
+            return [self.text(what) for _ in range(count)]
         return [self.value(element, what, depth + 1) for _ in range(count)]
+
+
+@cache
+def _structs(order: str) -> dict[str, struct.Struct]:
+    """A ``struct`` for each scalar code of ``_SCALARS``, in byte order ``order``."""
+    letters = {"u1": "B", "i1": "b", "u2": "H", "i2": "h", "u4": "I", "i4": "i", "f4": "f", "?": "?"}
+    letters |= {"u8": "Q", "i8": "q", "f8": "d"}
+    return {code: struct.Struct(order + letter) for code, letter in letters.items()}
 
 
 def read_header(mapped: MappedFile, path: Path) -> GGUFHeader:
