@@ -238,7 +238,7 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
     centred = x - mean
     out = {
         "mean": mean,
-        "std": np.sqrt(np.dot(centred, centred) / x.size),
+        "std": np.sqrt(np.add.reduce(centred * centred) / x.size),
         "min": np.minimum.reduce(x),
         "max": np.maximum.reduce(x),
     }

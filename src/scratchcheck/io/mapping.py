@@ -9,13 +9,11 @@ by the chunk being processed rather than growing with everything read so far.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import mmap
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -83,14 +81,7 @@ class MappedFile:
                 self.path, f"byte range {bad}:{bad + span} lies outside the {self.size}-byte file"
             )
         out = np.empty((starts.size, span), dtype=np.uint8)
-        fd = self._scattered()
-        # Many rows: a second thread reads half of them. Both spend nearly all their time in the
-        # system call (the GIL released), so two cores make the kernel's page work in parallel.
-        half = starts.size // 2 if starts.size >= _SHARED_ROWS else 0
-        other = _second_reader().submit(self._fill, fd, out[:half], starts[:half]) if half else None
-        self._fill(fd, out[half:], starts[half:])
-        if other is not None:
-            other.result()
+        self._fill(self._scattered(), out, starts)
         with self._lock:
             self.bytes_read += out.nbytes
         return out
@@ -151,14 +142,6 @@ class MappedFile:
             if fd >= 0:
                 os.close(fd)
         self._fd = self._scattered_fd = -1
-
-
-_SHARED_ROWS = 16  # a read of at least this many rows is shared with a second thread
-
-
-@functools.cache
-def _second_reader() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratchcheck-rows")
 
 
 def open_mapped(path: Path) -> MappedFile:
