@@ -72,3 +72,49 @@ def test_sampling_a_huge_tensor_does_not_enumerate_its_positions():
     index = sample_index((1_000_000, 1_000_000), size=1024)
     flat = np.ravel_multi_index(index, (1_000_000, 1_000_000))
     assert flat.size == 1024 and np.all(np.diff(flat) > 0)
+
+
+def test_rows_read_in_parallel_once_reads_are_slow_equal_rows_read_in_turn(tmp_path, monkeypatch):
+    import scratchcheck.io.mapping as mapping
+
+    data = np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8)
+    (tmp_path / "f").write_bytes(data.tobytes())
+    starts = np.sort(np.random.default_rng(1).choice((1 << 20) - 100, 50, replace=False))
+    expected = data[starts[:, None] + np.arange(100)]
+    calls = []
+    monkeypatch.setattr(mapping, "_SLOW_ROW", -1.0)  # every read counts as waiting on the device
+    real = mapping.MappedFile._fill
+    monkeypatch.setattr(
+        mapping.MappedFile, "_fill", lambda self, *a: calls.append(len(a[-1])) or real(self, *a)
+    )
+    handle = mapping.open_mapped(tmp_path / "f")
+    try:
+        assert np.array_equal(handle.read_rows(starts, 100), expected)
+        assert handle.bytes_read == 50 * 100
+    finally:
+        handle.close()
+    assert sum(calls) == 50 and len(calls) > 2 and max(calls) <= mapping._ROWS_PER_TASK
+
+
+def test_a_file_with_holes_is_read_in_turn(tmp_path, monkeypatch):
+    import scratchcheck.io.mapping as mapping
+
+    path = tmp_path / "sparse"
+    with open(path, "wb") as handle:
+        handle.write(b"x" * 4096)
+        handle.truncate(64 << 20)  # the rest a hole, on file systems that keep them
+    monkeypatch.setattr(mapping, "_SLOW_ROW", -1.0)
+    calls = []
+    real = mapping.MappedFile._fill
+    monkeypatch.setattr(
+        mapping.MappedFile, "_fill", lambda self, *a: calls.append(len(a[-1])) or real(self, *a)
+    )
+    handle = mapping.open_mapped(path)
+    try:
+        rows = handle.read_rows(np.arange(0, 32 << 20, 1 << 20), 16)
+        if not handle._sparse:
+            pytest.skip("this file system stores no holes")
+        assert rows[0].tobytes() == b"x" * 16 and not rows[1:].any()
+    finally:
+        handle.close()
+    assert calls == [32]
