@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import scratchcheck
-from speed import pairs, timed
+from speed import pair_arguments, pairs, timed
 
 
 def scratchcheck_verdicts(report: Path) -> str:
@@ -46,17 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workdir", type=Path, default=Path("bench/_work"))
-    parser.add_argument(
-        "--pairs",
-        nargs="+",
-        choices=["flat", "llama", "smollm2-gguf", "smollm2-hf"],
-        default=["flat", "smollm2-gguf", "smollm2-hf"],
-    )
-    parser.add_argument("--flat-gib", type=float, default=1.0)
-    parser.add_argument("--llama-gib", type=float, default=3.0)
+    pair_arguments(parser, ["flat", "smollm2-gguf", "smollm2-hf"], flat_gib=1.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--modeldna-venv", type=Path, default=Path("bench/_work/modeldna-venv"))
     parser.add_argument("--before", type=Path, help="another checkout's src folder, timed in the same turns")
     args = parser.parse_args()
     modeldna = args.modeldna_venv / "bin" / "modeldna"

@@ -142,26 +142,29 @@ def timed(command: list[str]) -> tuple[float | None, str]:
     return seconds, done.stdout
 
 
+PAIRS = ["flat", "llama", "smollm2-gguf", "smollm2-hf"]
+
+
+def pair_arguments(parser: argparse.ArgumentParser, default: list[str], flat_gib: float) -> None:
+    """The options that choose and build the pairs, and where the peer is installed."""
+    parser.add_argument("--workdir", type=Path, default=Path("bench/_work"))
+    parser.add_argument("--pairs", nargs="+", choices=PAIRS, default=default)
+    parser.add_argument("--flat-gib", type=float, default=flat_gib)
+    parser.add_argument("--llama-gib", type=float, default=3.0)
+    parser.add_argument("--modeldna-venv", type=Path, default=Path("bench/_work/modeldna-venv"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workdir", type=Path, default=Path("bench/_work"))
-    parser.add_argument(
-        "--pairs",
-        nargs="+",
-        choices=["flat", "llama", "smollm2-gguf", "smollm2-hf"],
-        default=["flat", "llama", "smollm2-gguf", "smollm2-hf"],
-    )
-    parser.add_argument("--flat-gib", type=float, default=3.0)
-    parser.add_argument("--llama-gib", type=float, default=3.0)
+    pair_arguments(parser, PAIRS, flat_gib=3.0)
     parser.add_argument("--no-cli", action="store_true", help="skip timing the CLI as a whole process")
     parser.add_argument(
         "--cold",
         action="store_true",
         help="drop the page cache before the read and before each compare (root only): the I/O-bound case",
     )
-    parser.add_argument("--modeldna-venv", type=Path, default=Path("bench/_work/modeldna-venv"))
     args = parser.parse_args()
     modeldna = args.modeldna_venv / "bin" / "modeldna"
 
