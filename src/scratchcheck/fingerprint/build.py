@@ -19,7 +19,7 @@ from .. import __version__
 from ..io.base import Checkpoint, TensorInfo
 from ..io.dtypes import SAFETENSORS_DTYPES, dtype_name
 from . import sampling, unitfeatures
-from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint
+from .format import MAX_METADATA_FILE, SCHEMA, Fingerprint, values_sha256
 from .fused import split_record, splits
 from .quantised import read_kept_quantised, stored_bytes
 
@@ -91,9 +91,7 @@ def build(
             "learned": reason is None,
             "nonlearned_reason": reason,
             "stats": _stats(values) if summarise else None,
-            "sha256": hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
-            if summarise
-            else None,
+            "sha256": values_sha256(values) if summarise else None,
             "bytes_read": read,
             "bytes": info.nbytes,
         }
@@ -205,7 +203,7 @@ def read_kept(
             return (*quantised, None)
     if located is None:  # computed otherwise: dequantised in memory, counted as a whole read
         values = checkpoint.read_values(info.name)
-        full = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() if full_hash else None
+        full = values_sha256(values) if full_hash else None
         kept = sampling.take(values, positions)
         return kept, info.nbytes, full
     reader, offset = located

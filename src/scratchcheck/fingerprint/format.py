@@ -14,6 +14,7 @@ shares are those of the model. Components, roles, alignment, metrics and verdict
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -41,6 +42,11 @@ UNITS_PREFIX = "__units__/"  # + tensor name: every column of a few kept rows (`
 SUFFIX = ".scfp"
 MAX_METADATA_FILE = 8 * 1024 * 1024  # bytes; larger metadata files are recorded by hash only
 MAX_HEADER = 1 << 30  # bytes of header JSON a reader inflates at most
+
+
+def values_sha256(values: np.ndarray) -> str:
+    """The sha256 a record keeps of an array: of its values' bytes in C order."""
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
 
 
 @dataclass(frozen=True)

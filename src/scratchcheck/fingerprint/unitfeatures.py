@@ -20,7 +20,6 @@ reads as a permutation; with 27-32, nine in ten.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ import numpy as np
 from ..evidence.keptunits import GROUPS
 from ..evidence.units import MAX_MATCHED_LAYERS
 from . import sampling
+from .format import values_sha256
 
 if TYPE_CHECKING:
     from ..arch import ModelLayout
@@ -81,5 +81,5 @@ def record(features: np.ndarray, positions: sampling.Positions, block: int) -> d
     return {
         "rows": positions[0][: features.shape[0]].tolist(),
         "block": block,
-        "sha256": hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest(),
+        "sha256": values_sha256(features),
     }

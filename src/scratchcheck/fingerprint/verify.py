@@ -7,15 +7,12 @@ tensor that differs (missing, another shape or dtype, other values) is named.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from ..io.base import Checkpoint
 from . import sampling, unitfeatures
 from .build import read_kept
-from .format import Fingerprint
+from .format import Fingerprint, values_sha256
 from .fused import split_of
 
 
@@ -68,9 +65,9 @@ def verify_checkpoint(
                 values, _, digest = read_kept(model, files.get(name), info, wanted, full)
                 if units is not None:
                     features, values = unitfeatures.split(values, positions)
-                if _sha256(values) != record["sha256"]:
+                if values_sha256(values) != record["sha256"]:
                     problem = "sampled values differ"
-                elif units is not None and _sha256(features) != units["sha256"]:
+                elif units is not None and values_sha256(features) != units["sha256"]:
                     problem = "unit features differ"
                 elif full and digest != record["full_sha256"]:
                     problem = "stored bytes differ (full hash)"
@@ -84,7 +81,3 @@ def verify_checkpoint(
         if extra:
             mismatches.append(f"{extra[0]}: in the model but not in the fingerprint")
     return Verification(fp_name, str(model.path), checked, bool(fp.header["full_hash"]), mismatches)
-
-
-def _sha256(values: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()

@@ -141,7 +141,8 @@ class MappedFile:
         mapping in would cost a fault per few pages and grow the resident set."""
         view = memoryview(buffer.reshape(-1).view(np.uint8))
         self._read_rest(self._fd, view, offset)
-        self.bytes_read += view.nbytes
+        with self._lock:  # the streaming pass reads from several threads
+            self.bytes_read += view.nbytes
 
     def read_ranges(self, ranges: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
         """The bytes of each ``[start, stop)`` range (sorted, coalesced by the caller), counted."""
