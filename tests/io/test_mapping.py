@@ -118,3 +118,20 @@ def test_a_file_with_holes_is_read_in_turn(tmp_path, monkeypatch):
     finally:
         handle.close()
     assert calls == [32]
+
+
+def test_a_row_past_the_end_of_the_file_is_a_one_line_error_naming_it(tmp_path):
+    from scratchcheck.errors import FormatError
+    from scratchcheck.io.mapping import open_mapped
+
+    path = tmp_path / "short.bin"
+    path.write_bytes(b"\0" * 1000)
+    handle = open_mapped(path)
+    try:
+        with pytest.raises(
+            FormatError, match=r"short\.bin.*byte range 990:1010 lies outside the 1000-byte file"
+        ):
+            handle.read_rows(np.array([0, 990]), 20)
+        assert handle.bytes_read == 0
+    finally:
+        handle.close()
