@@ -3,8 +3,11 @@
 Builds one LLaMA-7B-wide layer in float32 (random reference; suspect = reference with 5% noise and
 its MLP units and heads permuted), then runs MLP-unit matching, head matching and the rotation
 null's width on numpy and on ``--device``, and prints both results, their differences and the
-seconds each took. Exits 1 if a result differs beyond the stated tolerance (1e-4 on similarities
-and widths relative, identical matchings), so it can gate a release on a GPU machine:
+seconds each took. Then, end to end, ``compare`` on a small LLaMA-shaped pair (a fine-tune with
+every unit and head deranged, and an independent model) on numpy and on the device: same verdicts
+and kinds, every number of the two reports within the tolerance. Exits 1 if a result differs beyond
+the stated tolerance (1e-4 on similarities and widths relative, identical matchings; 1e-3 relative
+on report numbers), so it can gate a release on a GPU machine:
 
     PYTHONPATH=src python bench/gpu_check.py --device cuda
     PYTHONPATH=src python bench/gpu_check.py --device cpu --hidden 256 --intermediate 512 --heads 8   # smoke test
@@ -13,11 +16,15 @@ and widths relative, identical matchings), so it can gate a release on a GPU mac
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from scratchcheck import compare, synthetic
 from scratchcheck.evidence import units
 from scratchcheck.evidence.backend import use_device
 from scratchcheck.evidence.metrics import null_inflation
@@ -46,6 +53,58 @@ def layer_pair(hidden: int, intermediate: int, heads: int) -> tuple[dict, dict]:
         sus[k] = sus[k][rows]
     sus["attn.o.weight"] = sus["attn.o.weight"][:, rows]
     return sus, ref
+
+
+def report_differences(a, b, path: str = "") -> list[str]:
+    """Where two report dicts differ: strings and verdicts exactly, numbers beyond 1e-3 relative
+    (the seconds a test took apart)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())}"]
+        return [d for k in a if k != "seconds" for d in report_differences(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} vs {len(b)} items"]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in report_differences(x, y, f"{path}[{i}]")
+        ]
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return [] if math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-9) else [f"{path}: {a} vs {b}"]
+    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+
+
+def end_to_end(device: str) -> bool:
+    """``compare`` on numpy and on ``device``: a permuted fine-tune and an independent model."""
+    shape = dict(layers=2, hidden=512, heads=8, kv_heads=4, intermediate=1376, vocab=2048)
+    ref = synthetic.llama_decoder(0, **shape)
+    pairs = {
+        "permuted fine-tune": synthetic.permute_units(
+            synthetic.fine_tune(ref, 0.1, seed=1), 2, heads=8, kv_heads=4, derange=True
+        ),
+        "independent": synthetic.llama_decoder(3, **shape),
+    }
+    config = synthetic.llama_config(**shape)
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_dir = synthetic.save(ref, Path(tmp, "reference"), config)
+        for name, weights in pairs.items():
+            sus_dir = synthetic.save(weights, Path(tmp, name.replace(" ", "-")), config)
+            cpu, cpu_s = timed(lambda s=sus_dir: compare(s, ref_dir).to_dict())
+            with use_device(device):
+                dev, dev_s = timed(lambda s=sus_dir: compare(s, ref_dir).to_dict())
+            verdicts = [f"{c['suspect_component']} {c['verdict']} {c['kind']}" for c in dev["components"]]
+            differences = report_differences(
+                {k: cpu[k] for k in ("verdict", "components", "tensors")},
+                {k: dev[k] for k in ("verdict", "components", "tensors")},
+            )
+            ok &= not differences
+            print(
+                f"{name:<19} numpy {cpu_s:7.2f} s  {device} {dev_s:7.2f} s  {verdicts}  "
+                f"{'ok' if not differences else 'DIFFERS: ' + '; '.join(differences[:5])}"
+            )
+    return ok
 
 
 def timed(fn):
@@ -104,6 +163,7 @@ def main() -> None:
         f"{'rotation null':<16} numpy {cpu_s:7.2f} s  {args.device} {dev_s:7.2f} s  "
         f"width {width:.6f} vs {dev_width:.6f}  {'ok' if ok else 'DIFFERS'}"
     )
+    failed |= not end_to_end(args.device)
     sys.exit(1 if failed else 0)
 
 

@@ -40,7 +40,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     import torch
 
     def put(x: np.ndarray) -> Any:
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+        # torch wants a writable array; a read-only one (a memory map) is copied once here.
+        return torch.from_numpy(np.require(x, np.float32, ["C", "W"])).to(device)
 
     return (put(a) @ put(b)).cpu().numpy()
 
