@@ -113,3 +113,24 @@ def test_a_learned_matrix_is_ruled_not_constant_with_one_read(build, save, monke
     assert calls == [4096 * 4]
     with open_model(save("late", {"late.varying": late})) as checkpoint:
         assert nonlearned(layout(checkpoint), Sketcher(checkpoint)) == {}
+
+
+def test_every_projection_role_is_learned_by_construction(tmp_path):
+    """Shared experts (DeepSeek, GLM, Qwen MoE) are projections like routed experts: the table
+    checks, which read a tensor whole, never run on them (a fingerprint would read each in full)."""
+    from scratchcheck.align.nonlearned import learned_by_construction
+    from scratchcheck.io.writer import write_safetensors
+
+    w = np.zeros((8, 4), np.float32)
+    names = [
+        "model.layers.1.mlp.shared_experts.gate_proj.weight",
+        "model.layers.1.mlp.shared_experts.down_proj.weight",
+        "model.layers.1.mlp.experts.0.up_proj.weight",
+        "model.layers.1.mlp.gate.weight",
+        "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.0.mlp.down_proj.weight",
+    ]
+    write_safetensors(tmp_path / "m.safetensors", {n: w for n in [*names, "model.norm.weight"]})
+    with open_model(tmp_path / "m.safetensors") as checkpoint:
+        learned = learned_by_construction(layout(checkpoint))
+    assert learned == set(names)

@@ -20,9 +20,9 @@ from .sketch import Sketcher
 
 _HEAD = 4096  # leading elements read at once to rule out a constant tensor
 _MAX_SCAN = 16_000_000  # elements: the table checks read the tensor; bigger ones are embeddings
-# Roles learned by construction (projections, experts, routers): no formula table sits in one, so
-# only the constant-tensor check applies (the table checks would read every one of them).
-LEARNED_ROLES = ("attn.", "mlp.", "expert.", "router.")
+# Roles learned by construction (projections, routed and shared experts, routers): no formula table
+# sits in one, so only the constant-tensor check applies (the table checks would read each whole).
+LEARNED_ROLES = ("attn.", "mlp.", "expert.", "shared_expert.", "router.")
 
 
 def nonlearned(model: ModelLayout, sketcher: Sketcher) -> dict[str, str]:
