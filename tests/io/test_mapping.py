@@ -85,7 +85,7 @@ def test_rows_read_in_parallel_once_reads_are_slow_equal_rows_read_in_turn(tmp_p
     monkeypatch.setattr(mapping, "_SLOW_ROW", -1.0)  # every read counts as waiting on the device
     real = mapping.MappedFile._fill
     monkeypatch.setattr(
-        mapping.MappedFile, "_fill", lambda self, *a: calls.append(len(a[-1])) or real(self, *a)
+        mapping.MappedFile, "_fill", lambda self, *a: calls.append(len(a[2])) or real(self, *a)
     )
     handle = mapping.open_mapped(tmp_path / "f")
     try:
@@ -107,7 +107,7 @@ def test_a_file_with_holes_is_read_in_turn(tmp_path, monkeypatch):
     calls = []
     real = mapping.MappedFile._fill
     monkeypatch.setattr(
-        mapping.MappedFile, "_fill", lambda self, *a: calls.append(len(a[-1])) or real(self, *a)
+        mapping.MappedFile, "_fill", lambda self, *a: calls.append(len(a[2])) or real(self, *a)
     )
     handle = mapping.open_mapped(path)
     try:
@@ -135,3 +135,79 @@ def test_a_row_past_the_end_of_the_file_is_a_one_line_error_naming_it(tmp_path):
         assert handle.bytes_read == 0
     finally:
         handle.close()
+
+
+def _uncached_file(path, data: bytes) -> None:
+    """Write ``data`` and push it out of the page cache (written back first, then dropped)."""
+    import os
+
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def test_uncached_rows_are_read_directly_and_leave_the_cache_as_it_was(tmp_path):
+    import scratchcheck.io.mapping as mapping
+
+    size = 5 * 4096 + 123  # the last row ends at the end of the file, inside a block
+    data = np.random.default_rng(2).integers(0, 256, size, dtype=np.uint8)
+    path = tmp_path / "cold.bin"
+    _uncached_file(path, data.tobytes())
+    starts = np.array([0, 1, 4095, 4096, 9000, size - 300])
+    handle = mapping.open_mapped(path)
+    try:
+        if not handle._uncached(starts, 300):
+            pytest.skip("this file system keeps the file cached (or cannot say)")
+        rows = handle.read_rows(starts, 300)
+        assert handle.bytes_read == starts.size * 300
+        if handle._direct_fd == -2:
+            pytest.skip("this file system has no direct I/O")
+        # Read through the cache, the rows' pages would be cached now.
+        assert handle._uncached(starts, 300)
+    finally:
+        handle.close()
+    np.testing.assert_array_equal(rows, data[starts[:, None] + np.arange(300)])
+
+
+def test_cached_rows_are_copied_from_the_cache(tmp_path, monkeypatch):
+    import scratchcheck.io.mapping as mapping
+
+    data = np.random.default_rng(3).integers(0, 256, 1 << 16, dtype=np.uint8)
+    path = tmp_path / "warm.bin"
+    path.write_bytes(data.tobytes())
+    path.read_bytes()  # in the page cache now
+    monkeypatch.setattr(mapping, "_aligned_buffer", lambda n: pytest.fail("a cached row was read directly"))
+    handle = mapping.open_mapped(path)
+    try:
+        rows = handle.read_rows(np.array([10, 5000, 60000]), 64)
+    finally:
+        handle.close()
+    np.testing.assert_array_equal(rows, data[np.array([10, 5000, 60000])[:, None] + np.arange(64)])
+
+
+def test_a_file_system_without_direct_io_is_read_through_the_cache(tmp_path, monkeypatch):
+    import os
+
+    import scratchcheck.io.mapping as mapping
+
+    data = np.random.default_rng(4).integers(0, 256, 3 * 4096, dtype=np.uint8)
+    path = tmp_path / "nodirect.bin"
+    _uncached_file(path, data.tobytes())
+    real_open = os.open
+
+    def refuse_direct(file, flags, *args):
+        if flags & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(mapping.os, "open", refuse_direct)
+    monkeypatch.setattr(mapping.MappedFile, "_uncached", lambda self, starts, span: True)
+    handle = mapping.open_mapped(path)
+    try:
+        rows = handle.read_rows(np.array([7, 4100, 8000]), 100)
+        assert handle._direct_fd == -2
+    finally:
+        handle.close()
+    np.testing.assert_array_equal(rows, data[np.array([7, 4100, 8000])[:, None] + np.arange(100)])

@@ -9,6 +9,7 @@ by the chunk being processed rather than growing with everything read so far.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import math
 import mmap
@@ -40,19 +41,18 @@ class MappedFile:
             os.close(self._fd)
             raise
         self._base = np.frombuffer(self._mmap, dtype=np.uint8) if self._mmap is not None else None
+        self._address = self._base.__array_interface__["data"][0] if self._base is not None else 0
         self._scattered_fd = -1  # opened by the first scattered read: see ``read_rows``
+        self._direct_fd = -1  # opened by the first read of uncached rows; -2: none to be had
         self._row_seconds = 0.0  # a running average of the time a row read takes
         self._sparse = False  # whether the file has holes: see ``read_rows``
         self._lock = threading.Lock()  # reading threads share the counter and the second handle
         self.bytes_read = 0  # bytes read with pread (sampling reads are counted, page faults are not)
-        _REGISTRY[self._address()] = self
-
-    def _address(self) -> int:
-        return self._base.__array_interface__["data"][0] if self._base is not None else 0
+        _REGISTRY[self._address] = self
 
     def offset_of(self, view: np.ndarray) -> int:
         """File offset of ``view``'s first element (a view on this mapping)."""
-        return view.__array_interface__["data"][0] - self._address()
+        return view.__array_interface__["data"][0] - self._address
 
     def view(self, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         """An array over bytes ``[offset, offset + itemsize * prod(shape))`` of the file."""
@@ -75,10 +75,13 @@ class MappedFile:
         """The ``span`` bytes at each file offset in ``starts``, as rows of a ``uint8`` array, read
         without touching the mapping.
 
-        They are read through a second handle advised for random access: on the first handle the
-        kernel would read ahead ~128 KiB past each few-KB row (sequential streams want that, a
-        sample does not), so a fingerprint would read, or zero-fill for a sparse file, 16-32x the
-        bytes it keeps."""
+        Rows in the page cache are copied from it through a second handle advised for random
+        access: on the first handle the kernel would read ahead ~128 KiB past each few-KB row
+        (sequential streams want that, a sample does not). Rows that are not cached are read with
+        direct I/O where the file system allows it: from the device into our buffer, without
+        filling the page cache with a sample of a model that will not be read again (a fingerprint
+        of a 200 GB file reads gigabytes of scattered rows), and without the kernel allocating and
+        zero-filling cache pages for a sparse file's holes (4x the cost of the read itself here)."""
         starts = np.asarray(starts, dtype=np.int64).ravel()
         if starts.size and (int(starts.min()) < 0 or int(starts.max()) + span > self.size):
             bad = int(starts.max()) if int(starts.min()) >= 0 else int(starts.min())
@@ -87,6 +90,7 @@ class MappedFile:
             )
         out = np.empty((starts.size, span), dtype=np.uint8)
         fd = self._scattered()
+        direct = self._uncached(starts, span)
         if self._row_seconds > _SLOW_ROW and starts.size > _ROWS_PER_TASK and not self._sparse:
             # Rows that wait on the device (~0.1 ms each from storage): several in flight overlap
             # the waits (20K cold 8 KB rows here: 149 us a row one at a time, 36 us with 16
@@ -95,27 +99,72 @@ class MappedFile:
             groups = range(0, starts.size, _ROWS_PER_TASK)
             tasks = [
                 _row_readers().submit(
-                    self._fill, fd, out[g : g + _ROWS_PER_TASK], starts[g : g + _ROWS_PER_TASK]
+                    self._fill,
+                    fd,
+                    out[g : g + _ROWS_PER_TASK],
+                    starts[g : g + _ROWS_PER_TASK],
+                    direct,
                 )
                 for g in groups
             ]
             seconds = max(task.result() for task in tasks)
         else:
-            seconds = self._fill(fd, out, starts)
+            seconds = self._fill(fd, out, starts, direct)
         with self._lock:
             self._row_seconds = 0.8 * self._row_seconds + 0.2 * seconds
             self.bytes_read += out.nbytes
         return out
 
-    def _fill(self, fd: int, out: np.ndarray, starts: np.ndarray) -> float:
-        """Read rows ``starts`` into ``out``; the mean seconds one row took."""
+    def _fill(self, fd: int, out: np.ndarray, starts: np.ndarray, direct: bool) -> float:
+        """Read rows ``starts`` into ``out``, with direct I/O where ``direct`` and the file system
+        allow it; the mean seconds one row took."""
         began = time.perf_counter()
         span, flat = out.shape[1], memoryview(out.reshape(-1))
-        for i, start in enumerate(starts.tolist()):
-            at = i * span
-            if os.preadv(fd, [flat[at : at + span]], start) != span:
-                self._read_rest(fd, flat[at : at + span], start)
+        direct_fd = self._direct() if direct else -2
+        if direct_fd >= 0:
+            # Direct I/O reads whole aligned blocks into page-aligned memory; the row is copied out.
+            skips = starts % _PAGE
+            blocks = -(-(skips + span) // _PAGE) * _PAGE
+            aligned = _aligned_buffer(int(blocks.max()))
+            rows = zip(starts.tolist(), skips.tolist(), blocks.tolist(), strict=True)
+            for i, (start, skip, block) in enumerate(rows):
+                try:
+                    got = os.preadv(direct_fd, [aligned[:block]], start - skip)
+                except OSError:  # the file system refuses direct reads after all (EINVAL)
+                    with self._lock:
+                        self._direct_fd = -2
+                    return self._fill(fd, out[i:], starts[i:], False)
+                row = flat[i * span : (i + 1) * span]
+                if got >= skip + span:
+                    row[:] = aligned[skip : skip + span]
+                else:  # a short read: the buffered read finishes the row
+                    self._read_rest(fd, row, start)
+        else:
+            for i, start in enumerate(starts.tolist()):
+                row = flat[i * span : (i + 1) * span]
+                if os.preadv(fd, [row], start) != span:
+                    self._read_rest(fd, row, start)
         return (time.perf_counter() - began) / max(1, starts.size)
+
+    def _uncached(self, starts: np.ndarray, span: int) -> bool:
+        """Whether these rows are to be read with direct I/O: it is to be had, and a few of them,
+        spread over the range, have a page outside the page cache (``mincore`` on the mapping).
+        A tensor's rows are cached or not together; asking for every page of a large tensor
+        would cost more (~0.1 us a page) than reading its rows."""
+        mincore = _mincore()
+        if mincore is None or self._direct_fd == -2 or not starts.size or span > _DIRECT_MAX:
+            return False
+        resident = (ctypes.c_ubyte * (span // _PAGE + 2))()
+        probe = starts.tolist()
+        last = len(probe) - 1
+        for start in {probe[i * last // (_PROBES - 1)] for i in range(_PROBES)}:
+            low = start - start % _PAGE
+            length = start + span - low
+            if mincore(self._address + low, length, resident) != 0:
+                return False
+            if not all(page & 1 for page in resident[: -(-length // _PAGE)]):
+                return True
+        return False
 
     def _read_rest(self, fd: int, view: memoryview, start: int) -> None:
         done = 0
@@ -134,6 +183,15 @@ class MappedFile:
                 self._sparse = _has_holes(fd, self.size)
                 self._scattered_fd = fd
         return self._scattered_fd
+
+    def _direct(self) -> int:
+        with self._lock:
+            if self._direct_fd == -1:
+                try:
+                    self._direct_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECT)
+                except OSError:  # EINVAL: this file system has no direct I/O (tmpfs, some FUSE)
+                    self._direct_fd = -2
+        return self._direct_fd
 
     def read_into(self, buffer: np.ndarray, offset: int) -> None:
         """Fill ``buffer`` (contiguous) with the file's bytes from ``offset``, without touching the
@@ -157,27 +215,51 @@ class MappedFile:
         return out
 
     def close(self) -> None:
-        _REGISTRY.pop(self._address(), None)
+        _REGISTRY.pop(self._address, None)
         self._base = None
         if self._mmap is not None:
             # Views handed out may still be alive; the mapping then closes when the last one goes.
             with contextlib.suppress(BufferError):
                 self._mmap.close()
             self._mmap = None
-        for fd in (self._fd, self._scattered_fd):
+        for fd in (self._fd, self._scattered_fd, self._direct_fd):
             if fd >= 0:
                 os.close(fd)
-        self._fd = self._scattered_fd = -1
+        self._fd = self._scattered_fd = self._direct_fd = -1
 
 
 _ROWS_PER_TASK = 8  # rows read by one task of ``_row_readers``
 _ROW_READERS = 16
 _SLOW_ROW = 50e-6  # seconds a row read takes, on average, above which rows are read in parallel
+_DIRECT_MAX = 1 << 20  # rows longer than this are read through the page cache, which reads them well
+_PROBES = 2  # rows of a read whose pages are looked up in the page cache
+_ALIGNED = threading.local()
 
 
 @functools.cache
 def _row_readers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_ROW_READERS, thread_name_prefix="scratchcheck-rows")
+
+
+def _aligned_buffer(nbytes: int) -> memoryview:
+    """Page-aligned memory of at least ``nbytes``, kept by each thread for its next direct read."""
+    if getattr(_ALIGNED, "size", 0) < nbytes:
+        _ALIGNED.size, _ALIGNED.view = nbytes, memoryview(mmap.mmap(-1, nbytes))
+    return _ALIGNED.view
+
+
+@functools.cache
+def _mincore():
+    """libc's ``mincore`` where direct I/O exists too (Linux), else None."""
+    if not hasattr(os, "O_DIRECT"):
+        return None
+    try:
+        fn = ctypes.CDLL(None).mincore
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    return fn
 
 
 def _has_holes(fd: int, size: int) -> bool:
