@@ -160,7 +160,7 @@ def test_uncached_rows_are_read_directly_and_leave_the_cache_as_it_was(tmp_path)
     try:
         if not handle._uncached(starts, 300):
             pytest.skip("this file system keeps the file cached (or cannot say)")
-        rows = handle.read_rows(starts, 300)
+        rows = handle.read_rows(starts, 300, once=True)
         assert handle.bytes_read == starts.size * 300
         if handle._direct_fd == -2:
             pytest.skip("this file system has no direct I/O")
@@ -181,7 +181,7 @@ def test_cached_rows_are_copied_from_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(mapping, "_aligned_buffer", lambda n: pytest.fail("a cached row was read directly"))
     handle = mapping.open_mapped(path)
     try:
-        rows = handle.read_rows(np.array([10, 5000, 60000]), 64)
+        rows = handle.read_rows(np.array([10, 5000, 60000]), 64, once=True)
     finally:
         handle.close()
     np.testing.assert_array_equal(rows, data[np.array([10, 5000, 60000])[:, None] + np.arange(64)])
@@ -206,8 +206,23 @@ def test_a_file_system_without_direct_io_is_read_through_the_cache(tmp_path, mon
     monkeypatch.setattr(mapping.MappedFile, "_uncached", lambda self, starts, span: True)
     handle = mapping.open_mapped(path)
     try:
-        rows = handle.read_rows(np.array([7, 4100, 8000]), 100)
+        rows = handle.read_rows(np.array([7, 4100, 8000]), 100, once=True)
         assert handle._direct_fd == -2
     finally:
         handle.close()
     np.testing.assert_array_equal(rows, data[np.array([7, 4100, 8000])[:, None] + np.arange(100)])
+
+
+def test_rows_read_again_later_are_read_through_the_cache(tmp_path, monkeypatch):
+    import scratchcheck.io.mapping as mapping
+
+    data = np.random.default_rng(5).integers(0, 256, 3 * 4096, dtype=np.uint8)
+    path = tmp_path / "again.bin"
+    _uncached_file(path, data.tobytes())
+    monkeypatch.setattr(mapping, "_aligned_buffer", lambda n: pytest.fail("read directly without once"))
+    handle = mapping.open_mapped(path)
+    try:
+        rows = handle.read_rows(np.array([7, 4100]), 100)
+    finally:
+        handle.close()
+    np.testing.assert_array_equal(rows, data[np.array([7, 4100])[:, None] + np.arange(100)])

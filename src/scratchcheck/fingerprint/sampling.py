@@ -232,7 +232,7 @@ def read_positions(
         return np.frombuffer(data, dtype=dtype).reshape(shape).copy(), nbytes
     starts, span = row_starts(shape, dtype.itemsize, positions, offset)
     if hasattr(reader, "read_rows"):
-        rows = reader.read_rows(starts, span)
+        rows = reader.read_rows(starts, span, once=True)
         read = rows.nbytes
     else:
         ranges = coalesce([(s, s + span) for s in starts.tolist()])

@@ -71,17 +71,19 @@ class MappedFile:
         if last > first:
             self._mmap.madvise(mmap.MADV_DONTNEED, first, last - first)
 
-    def read_rows(self, starts: np.ndarray, span: int) -> np.ndarray:
+    def read_rows(self, starts: np.ndarray, span: int, *, once: bool = False) -> np.ndarray:
         """The ``span`` bytes at each file offset in ``starts``, as rows of a ``uint8`` array, read
         without touching the mapping.
 
-        Rows in the page cache are copied from it through a second handle advised for random
-        access: on the first handle the kernel would read ahead ~128 KiB past each few-KB row
-        (sequential streams want that, a sample does not). Rows that are not cached are read with
-        direct I/O where the file system allows it: from the device into our buffer, without
-        filling the page cache with a sample of a model that will not be read again (a fingerprint
-        of a 200 GB file reads gigabytes of scattered rows), and without the kernel allocating and
-        zero-filling cache pages for a sparse file's holes (4x the cost of the read itself here)."""
+        Rows are read through a second handle advised for random access: on the first handle the
+        kernel would read ahead ~128 KiB past each few-KB row (sequential streams want that, a
+        sample does not). With ``once`` (the caller will not read these bytes again, as a
+        fingerprint's kept rows), rows outside the page cache are read with direct I/O where the
+        file system allows it: from the device into our buffer, without filling the page cache
+        with gigabytes of scattered rows of a model, and without the kernel allocating and
+        zero-filling cache pages for a sparse file's holes (4x the cost of the read itself here).
+        Bytes read again later (a small tensor checked through the mapping) would come from the
+        device twice: 0.5 -> 0.75 s for a cold 7B fingerprint when every read was direct."""
         starts = np.asarray(starts, dtype=np.int64).ravel()
         if starts.size and (int(starts.min()) < 0 or int(starts.max()) + span > self.size):
             bad = int(starts.max()) if int(starts.min()) >= 0 else int(starts.min())
@@ -90,7 +92,7 @@ class MappedFile:
             )
         out = np.empty((starts.size, span), dtype=np.uint8)
         fd = self._scattered()
-        direct = self._uncached(starts, span)
+        direct = once and self._uncached(starts, span)
         if self._row_seconds > _SLOW_ROW and starts.size > _ROWS_PER_TASK and not self._sparse:
             # Rows that wait on the device (~0.1 ms each from storage): several in flight overlap
             # the waits (20K cold 8 KB rows here: 149 us a row one at a time, 36 us with 16
