@@ -52,6 +52,8 @@ def layer_pair(hidden: int, intermediate: int, heads: int) -> tuple[dict, dict]:
     for k in ("attn.q.weight", "attn.k.weight", "attn.v.weight"):
         sus[k] = sus[k][rows]
     sus["attn.o.weight"] = sus["attn.o.weight"][:, rows]
+    for w in (*sus.values(), *ref.values()):
+        w.setflags(write=False)  # as weights mapped from a file are
     return sus, ref
 
 

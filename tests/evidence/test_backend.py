@@ -79,3 +79,29 @@ def test_cli_device_error_is_one_line_exit_2():
     )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "--device nonsense" in result.stderr
+
+
+def test_read_only_weights_are_uploaded_once_inside_resident(monkeypatch):
+    import torch
+
+    from scratchcheck.evidence import backend
+
+    uploads = []
+    real = torch.from_numpy
+    monkeypatch.setattr(torch, "from_numpy", lambda x: uploads.append(x.shape) or real(x))
+    rng = np.random.default_rng(4)
+    weights = rng.standard_normal((6, 5)).astype(np.float32)
+    weights.setflags(write=False)
+    fresh = rng.standard_normal((6, 5)).astype(np.float32)
+    draws = [rng.standard_normal((5, 3)).astype(np.float32) for _ in range(3)]
+    with use_device("cpu"), backend.resident():
+        for q in draws:
+            np.testing.assert_allclose(matmul(weights, q), weights @ q, rtol=TOL)
+            np.testing.assert_allclose(matmul(fresh, q), fresh @ q, rtol=TOL)
+    # weights once, the writable array and each draw's right operand every time
+    assert uploads.count((6, 5)) == 1 + len(draws) and uploads.count((5, 3)) == 2 * len(draws)
+    with use_device("cpu"):
+        uploads.clear()
+        matmul(weights, draws[0])
+        matmul(weights, draws[0])
+    assert uploads.count((6, 5)) == 2  # outside the block nothing stays on the device

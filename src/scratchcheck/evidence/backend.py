@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import UsageError
 
 _DEVICE: ContextVar[Any] = ContextVar("scratchcheck_device", default=None)
+_RESIDENT: ContextVar[dict | None] = ContextVar("scratchcheck_resident", default=None)
 
 
 @contextlib.contextmanager
@@ -32,6 +33,19 @@ def use_device(name: str | None) -> Iterator[None]:
         _DEVICE.reset(token)
 
 
+@contextlib.contextmanager
+def resident() -> Iterator[None]:
+    """Inside this block, read-only left operands (weights mapped from a file, views of them) stay
+    on the device: a weight block multiplied once per null draw is converted and uploaded once, not
+    once a draw. Writable arrays (a dequantised copy made afresh each draw) are uploaded each time,
+    so that the block holds no more than the weights it reads."""
+    token = _RESIDENT.set({} if _DEVICE.get() is not None else None)
+    try:
+        yield
+    finally:
+        _RESIDENT.reset(token)
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` in float32, on the chosen device."""
     device = _DEVICE.get()
@@ -43,7 +57,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # torch wants a writable array; a read-only one (a memory map) is copied once here.
         return torch.from_numpy(np.require(x, np.float32, ["C", "W"])).to(device)
 
-    return (put(a) @ put(b)).cpu().numpy()
+    kept = _RESIDENT.get()
+    if kept is None or a.flags.writeable:
+        left = put(a)
+    else:
+        key = (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
+        if key not in kept:
+            kept[key] = (a, put(a))  # ``a`` held: no other array can take its memory in the block
+        left = kept[key][1]
+    return (left @ put(b)).cpu().numpy()
 
 
 def _torch_device(name: str) -> Any:

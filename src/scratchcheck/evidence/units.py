@@ -38,7 +38,7 @@ import numpy as np
 
 from ..arch import ModelLayout
 from ..io.mapping import drop_pages, released
-from .backend import matmul
+from .backend import matmul, resident
 from .stats import Evidence, identity_test, prediction_test
 
 MAX_UNITS = 1024  # suspect units matched per group; above this a random subset is matched
@@ -267,17 +267,19 @@ def match(
     d = _residual_size(reference)
     perms = [None] + [rng.permutation(d) for _ in range(draws)]
     found = []
-    for features in featurize(reference, perms):  # one draw's features in memory at a time
-        n_ref = features.shape[0]
-        units, bad = _unit_rows(features)
-        if not found:  # the reference as stored; the null draws hold the same values
-            non_finite += bad
-        del features
-        cost = matmul(fs, units.T)
-        del units
-        np.negative(cost, out=cost)
-        rows, cols = linear_sum_assignment(cost)  # minimising -similarity: no copy made for maximize
-        found.append((-float(cost[rows, cols].mean()), cols[np.argsort(rows)]))
+    fs.setflags(write=False)  # read-only: on a device, uploaded once for every draw, as the weights
+    with resident():
+        for features in featurize(reference, perms):  # one draw's features in memory at a time
+            n_ref = features.shape[0]
+            units, bad = _unit_rows(features)
+            if not found:  # the reference as stored; the null draws hold the same values
+                non_finite += bad
+            del features
+            cost = matmul(fs, units.T)
+            del units
+            np.negative(cost, out=cost)
+            rows, cols = linear_sum_assignment(cost)  # minimising -similarity: no copy for maximize
+            found.append((-float(cost[rows, cols].mean()), cols[np.argsort(rows)]))
     (observed, cols), null = found[0], [similarity for similarity, _ in found[1:]]
     return Matching(
         group=group,
