@@ -171,20 +171,25 @@ def test_uncached_rows_are_read_directly_and_leave_the_cache_as_it_was(tmp_path)
     np.testing.assert_array_equal(rows, data[starts[:, None] + np.arange(300)])
 
 
-def test_cached_rows_are_copied_from_the_cache(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cached, once", [(True, True), (False, False)], ids=["cached", "read-again"])
+def test_rows_are_read_through_the_cache_when_cached_or_read_again(tmp_path, monkeypatch, cached, once):
+    """Cached rows are copied from the cache; rows a caller will read again (not ``once``) go
+    through it, so that the bytes come from the device once."""
     import scratchcheck.io.mapping as mapping
 
     data = np.random.default_rng(3).integers(0, 256, 1 << 16, dtype=np.uint8)
-    path = tmp_path / "warm.bin"
-    path.write_bytes(data.tobytes())
-    path.read_bytes()  # in the page cache now
-    monkeypatch.setattr(mapping, "_aligned_buffer", lambda n: pytest.fail("a cached row was read directly"))
+    path = tmp_path / "rows.bin"
+    _uncached_file(path, data.tobytes())
+    if cached:
+        path.read_bytes()
+    monkeypatch.setattr(mapping, "_aligned_buffer", lambda n: pytest.fail("read directly"))
+    starts = np.array([10, 5000, 60000])
     handle = mapping.open_mapped(path)
     try:
-        rows = handle.read_rows(np.array([10, 5000, 60000]), 64, once=True)
+        rows = handle.read_rows(starts, 64, once=once)
     finally:
         handle.close()
-    np.testing.assert_array_equal(rows, data[np.array([10, 5000, 60000])[:, None] + np.arange(64)])
+    np.testing.assert_array_equal(rows, data[starts[:, None] + np.arange(64)])
 
 
 def test_a_file_system_without_direct_io_is_read_through_the_cache(tmp_path, monkeypatch):
@@ -211,18 +216,3 @@ def test_a_file_system_without_direct_io_is_read_through_the_cache(tmp_path, mon
     finally:
         handle.close()
     np.testing.assert_array_equal(rows, data[np.array([7, 4100, 8000])[:, None] + np.arange(100)])
-
-
-def test_rows_read_again_later_are_read_through_the_cache(tmp_path, monkeypatch):
-    import scratchcheck.io.mapping as mapping
-
-    data = np.random.default_rng(5).integers(0, 256, 3 * 4096, dtype=np.uint8)
-    path = tmp_path / "again.bin"
-    _uncached_file(path, data.tobytes())
-    monkeypatch.setattr(mapping, "_aligned_buffer", lambda n: pytest.fail("read directly without once"))
-    handle = mapping.open_mapped(path)
-    try:
-        rows = handle.read_rows(np.array([7, 4100]), 100)
-    finally:
-        handle.close()
-    np.testing.assert_array_equal(rows, data[np.array([7, 4100])[:, None] + np.arange(100)])

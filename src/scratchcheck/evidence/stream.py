@@ -30,6 +30,7 @@ from functools import cache
 
 import numpy as np
 
+from ..io.libc import libc_function
 from ..io.mapping import drop_pages, locate
 
 CHUNK = 1 << 18  # elements per step: a float32 pair and its scratch (3 MiB) stay in the L3 cache
@@ -250,22 +251,10 @@ def _work_dtype(*dtypes: np.dtype) -> type:
 
 
 def _same_bytes(x: np.ndarray, y: np.ndarray) -> bool:
-    memcmp = _memcmp()
+    memcmp = libc_function("memcmp", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
     if memcmp is None:
         return np.array_equal(x.view(np.uint8), y.view(np.uint8))
     return memcmp(x.ctypes.data, y.ctypes.data, x.nbytes) == 0
-
-
-@cache
-def _memcmp():
-    """libc's memcmp (ctypes drops the GIL around it), or None where there is no C library to load."""
-    try:
-        fn = ctypes.CDLL(None).memcmp
-    except (OSError, AttributeError):
-        return None
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
-    return fn
 
 
 @cache

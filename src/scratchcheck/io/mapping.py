@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FormatError, NotFoundError
+from .libc import libc_function
 
 _PAGE = mmap.PAGESIZE
 
@@ -250,18 +251,11 @@ def _aligned_buffer(nbytes: int) -> memoryview:
     return _ALIGNED.view
 
 
-@functools.cache
 def _mincore():
     """libc's ``mincore`` where direct I/O exists too (Linux), else None."""
     if not hasattr(os, "O_DIRECT"):
         return None
-    try:
-        fn = ctypes.CDLL(None).mincore
-    except (OSError, AttributeError):
-        return None
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-    return fn
+    return libc_function("mincore", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
 
 
 def _has_holes(fd: int, size: int) -> bool:
