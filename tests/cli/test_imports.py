@@ -57,3 +57,12 @@ def test_compare_loads_neither_the_registry_nor_the_http_client(tmp_path):
     }
     assert heavy.isdisjoint(loaded), heavy & loaded
     assert not [m for m in loaded if m.startswith(("scipy", "jinja2"))]
+
+
+def test_fingerprint_loads_no_pairing_code(tmp_path):
+    S.save(S.llama_decoder(0, layers=2), tmp_path / "a")
+    code = f"import scratchcheck\nscratchcheck.fingerprint({str(tmp_path / 'a')!r}, {str(tmp_path / 'a.scfp')!r})"
+    loaded = modules_after(code)
+    assert "scratchcheck.align.nonlearned" in loaded  # it did look for non-learned tensors
+    pairing = {"pairing", "contentmatch", "layermap", "vocab", "gqa", "experts"}
+    assert not {f"scratchcheck.align.{m}" for m in pairing} & loaded
