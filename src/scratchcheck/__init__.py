@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -71,12 +72,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
+def _lazy_names(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
+    """The ``__getattr__`` of ``package`` (this one, ``align``): ``exports`` maps each name to the
+    module, relative to the package, that defines it; a name is imported once, then bound there."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name], package), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__
+
+
+__getattr__ = _lazy_names(__name__, {name: f".{module}" for name, module in _EXPORTS.items()})
 
 
 def __dir__() -> list[str]:

@@ -11,8 +11,9 @@ The names below are imported on first use (PEP 562): a fingerprint, which needs 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .. import _lazy_names
 
 _EXPORTS = {
     "Alignment": ".pairing",
@@ -23,12 +24,7 @@ _EXPORTS = {
 __all__ = ["Alignment", "TensorPair", "TensorView", "align"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_names(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
