@@ -3,7 +3,7 @@ the full pass only where the sample does not decide.
 
 A sample decides a component when it shows it ``derived``: the coordinate tests on kept elements
 are exact tests on those elements (docs/methods.md, section 10), so a derived finding on a sample
-stands. Nothing else does: ``identical`` needs every byte, and ``independent`` or ``inconclusive``
+stands, unless every tensor is within conversion size (see ``_decided``). Nothing else does: ``identical`` needs every byte, and ``independent`` or ``inconclusive``
 from a sample has less power (a permuted copy is re-paired through the unit features the sample
 keeps, but only in the layers and projections that keep them). When any
 component is left undecided, the whole comparison is run again on the full models, one family for
@@ -17,13 +17,17 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .results import ComparisonReport
+from .evidence.thresholds import IDENTICAL_PEARSON, IDENTICAL_REL_L2
+from .results import ComparisonReport, ComponentComparison
 
 if TYPE_CHECKING:
     from .compare import ModelSource, Progress
 
 # Verdicts a sample settles; every other verdict sends the comparison to the full pass.
 DECIDED_BY_A_SAMPLE = ("derived", "not_comparable")
+# Kinds that rule out ``identical`` whatever the values (identity needs every unit, layer and row
+# in place).
+NOT_IDENTICAL_KINDS = ("permuted", "layer-dropped", "pruned")
 
 
 def compare_fast(
@@ -45,7 +49,7 @@ def compare_fast(
             return compare(opened[0], opened[1:], component=component, progress=progress)
         sampled = [stack.enter_context(sampled_copy(c)) for c in opened]
         quick = compare(sampled[0], sampled[1:], component=component, progress=progress)
-        open_ = [c for c in quick.components if c.verdict not in DECIDED_BY_A_SAMPLE]
+        open_ = [c for c in quick.components if not _decided(quick, c)]
         if not open_:
             sides = {str(c.path): "model, sampled in memory (--fast)" for c in opened}
             note = "--fast: decided from the sample (every component derived or not comparable); no full pass"
@@ -54,6 +58,29 @@ def compare_fast(
     undecided = ", ".join(f"{c.suspect_component} {c.verdict}" for c in open_)
     why = (
         f"--fast: the sample did not decide ({undecided}: only a derived finding stands on a sample, "
-        "which has less power); the full pass was run"
+        "which has less power, and not one within conversion size, which may be identical); "
+        "the full pass was run"
     )
     return replace(full, warnings=[why, *full.warnings])
+
+
+def _decided(report: ComparisonReport, c: ComponentComparison) -> bool:
+    """Whether the sample settles component ``c``. A ``derived`` whose every compared tensor is within
+    conversion size (r >= 0.99, rel-L2 <= 1%) does not: it may be ``identical``, converted through a
+    block quantisation whose grid only consecutive values show, and a sample keeps scattered ones."""
+    if c.verdict not in DECIDED_BY_A_SAMPLE:
+        return False
+    if c.verdict != "derived" or c.kind in NOT_IDENTICAL_KINDS:
+        return True
+    tensors = [
+        t
+        for t in report.tensors
+        if t.suspect_component == c.suspect_component
+        and t.reference_model == c.reference
+        and t.learned
+        and t.pearson is not None
+    ]
+    return not all(
+        t.pearson >= IDENTICAL_PEARSON and t.rel_l2 is not None and t.rel_l2 <= IDENTICAL_REL_L2
+        for t in tensors
+    )

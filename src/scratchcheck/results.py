@@ -81,6 +81,9 @@ class TensorComparison:
     delta_rel_scale: float | None = None  # ||a - b|| / ||b||, the same as rel_l2
     delta_corr: float | None = None  # corr(a - b, b): ~0 for a noised copy
     delta_kurtosis: float | None = None  # ~3 for Gaussian noise
+    # What marks a near-identical pair's difference as rounding: "float grid" | "integer grid" |
+    # "float rounding"; None when there is no such trace (an edit) or the pair is not near-identical.
+    conversion_trace: str | None = None
     raw_cosine_uninformative: bool = False  # raw cosine is high for any two tensors like these
     transform: str = ""  # layout normalisation applied, e.g. "split qkv [q]", "transposed"
 

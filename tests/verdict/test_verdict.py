@@ -91,6 +91,9 @@ def family(tmp_path_factory):
             "converted",
         ),
         ("4bit", lambda w: _absmax(w, 4, 32), "derived", "quantised"),
+        ("int8 blocks", lambda w: _absmax(w, 8, 32), "identical", "converted"),
+        # Every weight moved by a few +-lr steps: as small and flat-topped as rounding, but on no grid.
+        ("adam steps", lambda w: _sign_steps(w, 5, 2e-4, seed=6), "derived", "fine-tuned"),
         ("permuted", lambda w: synthetic.permute_units(w, 5, heads=4, kv_heads=2), "derived", "permuted"),
         ("dropped", lambda w: synthetic.drop_layers(w, 2), "derived", "layer-dropped"),
         ("fine-tuned", lambda w: synthetic.fine_tune(w, 0.8, seed=4), "derived", None),
@@ -102,6 +105,37 @@ def test_kinds(family, name, make, verdict, kind):
     assert lm.verdict == verdict and lm.p_value < 1e-6
     if kind:
         assert lm.kind == kind
+
+
+def test_a_bf16_model_and_its_light_fine_tune_saved_in_bf16_are_not_identical(tmp_path):
+    """Both sides on the bf16 grid is no trace of a conversion: rounding a bf16 value to bf16 leaves
+    it as it is. The upcast of the same model is identical."""
+    bf16 = {k: v.astype(ml_dtypes.bfloat16) for k, v in synthetic.llama_decoder(5, **SMALL).items()}
+    ref = _save(bf16, tmp_path / "ref")
+    upcast = {k: v.astype(np.float32) for k, v in bf16.items()}
+    tuned = {k: v.astype(ml_dtypes.bfloat16) for k, v in _sign_steps(upcast, 5, 2e-4, seed=8).items()}
+    lm = _lm(compare(_save(tuned, tmp_path / "tuned"), [ref]))
+    assert lm.verdict == "derived" and lm.kind == "fine-tuned"
+    same = _lm(compare(_save(upcast, tmp_path / "upcast"), [ref]))
+    assert same.verdict == "identical" and "Every difference is a change of precision" in same.explanation
+    assert "equal in value" in same.explanation
+
+
+def test_a_converted_copy_says_which_trace_made_each_difference_rounding(family):
+    base, ref, root = family
+    lm = _lm(compare(_save(_absmax(base, 8, 32), root / "int8 explained"), [ref]))
+    assert lm.kind == "converted" and "rounded onto an integer grid" in lm.explanation
+
+
+def _sign_steps(w, steps, lr, *, seed):
+    """What a few Adam steps leave: each weight moved by about +-lr per step, the signs correlated."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, v in w.items():
+        drift = rng.standard_normal(v.shape)
+        moves = sum(np.sign(drift + rng.standard_normal(v.shape)) for _ in range(steps))
+        out[k] = (v - lr * moves).astype(np.float32)
+    return out
 
 
 def test_a_partial_edit_is_derived_however_small(family):

@@ -81,6 +81,7 @@ class MeasuredPair:
             delta_rel_scale=m.rel_l2 if m else None,
             delta_corr=m.delta_corr if m else None,
             delta_kurtosis=m.delta_kurtosis if m else None,
+            conversion_trace=m.conversion_trace if m else None,
             # Raw cosine says nothing when the no-correspondence value alone is already high.
             raw_cosine_uninformative=bool(m and m.cosine_null > UNINFORMATIVE_COSINE),
             transform=pair.transform,

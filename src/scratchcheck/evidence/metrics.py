@@ -10,8 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..io.mapping import released, take_rows
+from . import grids
 from .backend import matmul
 from .stream import stream_sums
+from .thresholds import IDENTICAL_PEARSON
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,11 @@ class PairMetrics:
     # added noise and fixed-step quantisation errors do not (~0).
     delta_scale_corr: float = float("nan")
     ndim: int = 1
-    # One side's sampled values all lie on a coarser float grid (bf16, fp16, fp8): the trace of a
-    # change of precision, where the difference is rounding rather than an edit.
-    on_coarser_grid: bool = False
+    # What marks the difference as a change of precision rather than an edit (``grids``): one side
+    # on a float grid the other is not on ("float grid"), or on an integer quantisation's grid
+    # ("integer grid"), or, with no float grid shared, errors growing with the value ("float
+    # rounding"); None when the pair carries no such trace, or is not near enough to ask.
+    conversion_trace: str | None = None
 
 
 def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
@@ -56,6 +60,7 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
     sums = stream_sums(a, b, seed=seed)
     sample_a, sample_b = _joined(sums.samples_a), _joined(sums.samples_b)
     delta = sample_a - sample_b
+    scale_corr = pearson(np.abs(delta), np.abs(sample_b)) if sample_a.size > 2 else math.nan
     mean_a, mean_b = sums.mean_a, sums.mean_b
     var_a, var_b, sum_dd = sums.m_aa, sums.m_bb, sums.sum_dd
     # Raw (uncentred) sums from the centred ones: no cancellation, all terms are exact-ish sums.
@@ -88,15 +93,70 @@ def pair_metrics(a: np.ndarray, b: np.ndarray, *, seed: int = 0) -> PairMetrics:
         delta_kurtosis=_kurtosis(delta),
         sample_a=sample_a,
         sample_b=sample_b,
-        delta_scale_corr=pearson(np.abs(delta), np.abs(sample_b)) if sample_a.size > 2 else math.nan,
+        delta_scale_corr=scale_corr,
         ndim=a.ndim,
-        on_coarser_grid=_on_grid(sample_a) or _on_grid(sample_b),
+        conversion_trace=conversion_trace(a, b, sample_a, sample_b, scale_corr)
+        if r >= IDENTICAL_PEARSON and sums.max_diff > 0
+        else None,
         null_inflation=inflation,
     )
 
 
+def conversion_trace(
+    a: np.ndarray, b: np.ndarray, sample_a: np.ndarray, sample_b: np.ndarray, scale_corr: float
+) -> str | None:
+    """The trace of a change of precision the pair carries (see ``PairMetrics.conversion_trace``):
+    one side on a grid the other is not on, and equal to the other side rounded onto it.
+
+    Float grids are read on the sampled values; an integer grid needs consecutive values, so a few
+    rows of each side are read again (only for near-identical pairs, where the question arises)."""
+    on_a, on_b = grids.float_grids(sample_a), grids.float_grids(sample_b)
+    for grid in on_a ^ on_b:
+        fine, coarse = (sample_b, sample_a) if grid in on_a else (sample_a, sample_b)
+        if grids.rounds_to(fine, coarse, grid):
+            return "float grid"
+    # Rows of the matrix, then of its transpose: per-channel scales put the grid along either axis.
+    for transposed in (False, True) if a.ndim == 2 else (False,):
+        for grid_side, other in ((a, b), (b, a)):
+            runs = _runs(grid_side, transposed)
+            steps = grids.integer_steps(runs) if runs is not None else None
+            if steps is None:
+                continue
+            # The other side at the same positions: off every grid, within half a step of this one.
+            mirrored = _runs(other, transposed)
+            if (
+                mirrored is not None
+                and grids.integer_steps(mirrored) is None
+                and grids.rounds_onto(mirrored, runs, steps)
+            ):
+                return "integer grid"
+    # Rounding in arithmetic (a recomputed or refactored tensor): only between two sides on no float
+    # grid. A side on a grid the other is not on was not rounded onto it (checked above), and
+    # rounding a value onto a grid it is already on leaves it as it is.
+    if not on_a and not on_b and math.isfinite(scale_corr) and scale_corr > ROUNDING_SCALE_CORR:
+        return "float rounding"
+    return None
+
+
+def _runs(x: np.ndarray, transposed: bool) -> np.ndarray | None:
+    """Up to RUN_ROWS evenly spaced rows of ``x`` (of ``x.T`` if ``transposed``; a tensor of more
+    axes as rows of its last one), each cut to its first RUN_LENGTH values. Rows in memory order
+    are read whole with ``pread``; others as the few strided values needed. None for a vector."""
+    if x.ndim < 2 or not x.size:
+        return None
+    rows = x.T if transposed else x.reshape(-1, x.shape[-1]) if x.flags.c_contiguous else x
+    if rows.ndim != 2:
+        return None
+    pick = np.unique(np.linspace(0, rows.shape[0] - 1, min(RUN_ROWS, rows.shape[0])).astype(np.int64))
+    if rows.flags.c_contiguous:
+        return np.asarray(take_rows(rows, pick))[:, :RUN_LENGTH]
+    return np.asarray(rows[pick, :RUN_LENGTH])
+
+
 RANK_SAMPLE = 1 << 14  # values ranked for Spearman
-GRID_HEAD = 256  # sampled values checked for a coarser float grid before all of them are
+RUN_ROWS = 8  # rows read again for the integer-grid check of a near-identical pair ...
+RUN_LENGTH = 1024  # ... at most this many values of each
+ROUNDING_SCALE_CORR = 0.3  # corr(|a - b|, |b|) above this: errors grow with the value, as rounding's do
 ROWS_BUDGET = 1 << 20  # elements of each matrix read again for the rotation null (8 MiB in float64)
 # A matrix pair whose z stays this far out under the widest null possible skips the estimate: under
 # no null does that happen (p < 1e-88), so choosing on it leaves every null distribution as it was.
@@ -173,20 +233,6 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
     if len(parts) == 1:
         return parts[0]
     return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def _on_grid(x: np.ndarray) -> bool:
-    import ml_dtypes
-
-    if not x.size or not np.all(np.isfinite(x)):
-        return False
-    # The head first: off the grid is almost always seen there, at a fraction of the cost.
-    parts = (x,) if x.size <= GRID_HEAD else (x[:GRID_HEAD], x)
-    for dtype in (ml_dtypes.float8_e4m3fn, np.float16, ml_dtypes.bfloat16):
-        with np.errstate(over="ignore", invalid="ignore"):
-            if all(np.array_equal(part.astype(dtype).astype(np.float64), part) for part in parts):
-                return True
-    return False
 
 
 def _ratio(num: float, den: float) -> float:

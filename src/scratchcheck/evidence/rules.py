@@ -25,8 +25,9 @@ from .thresholds import (
     NOISE_KURTOSIS,
     NOISE_SCALE_CV,
     PERMUTED_IDENTITY,
-    QUANTISED_KURTOSIS,
 )
+
+GRID_TRACES = ("float grid", "integer grid")  # the traces of a quantisation (``metrics``)
 
 
 def verdict(
@@ -72,20 +73,16 @@ def uniformly_changed(rows: Sequence[MeasuredPair]) -> bool:
 
 
 def within_conversion(m: MeasuredPair) -> bool:
-    """Bitwise equal, or off by what a change of precision leaves: tiny, and shaped like rounding
-    (one side on a bf16/fp16/fp8 grid; errors growing with the value, as floating-point rounding
-    does; or flat-topped, as a fixed quantisation step does). Gaussian noise of the same size is a
-    noised copy, not a conversion."""
+    """Bitwise equal, equal in value, or off by what a change of precision leaves: tiny, with a
+    trace of rounding (``metrics.conversion_trace``: one side on a float or integer grid the other
+    is not on, or errors growing with the value). A change as small but without such a trace
+    (Gaussian noise, a few Adam steps, a fine-tune of a bf16 model saved in bf16) is an edit."""
     x = m.metrics
-    if x.bit_identical:
+    if x.bit_identical or x.max_abs_diff == 0:  # the same values in another dtype
         return True
     if not x.pearson >= IDENTICAL_PEARSON or not x.rel_l2 <= IDENTICAL_REL_L2:
         return False
-    if x.on_coarser_grid:
-        return True
-    return (math.isfinite(x.delta_kurtosis) and x.delta_kurtosis < QUANTISED_KURTOSIS) or (
-        math.isfinite(x.delta_scale_corr) and x.delta_scale_corr > 0.3
-    )
+    return x.conversion_trace is not None
 
 
 def significant(log_p: float, alpha: float) -> bool:
@@ -122,8 +119,9 @@ def kind(
     if not kurt:
         return "fine-tuned"
     median_kurt = statistics.median(kurt)
-    if min(x.pearson for x in mats) >= IDENTICAL_PEARSON and median_kurt < QUANTISED_KURTOSIS:
-        return "quantised"  # bounded, flat-topped rounding error (uniform: kurtosis 1.8)
+    gridded = [x.conversion_trace in GRID_TRACES for x in mats]
+    if min(x.pearson for x in mats) >= IDENTICAL_PEARSON and sum(gridded) > len(gridded) / 2:
+        return "quantised"  # most matrices on a grid their reference is not on
     scales = [x.rel_l2 for x in mats if x.rel_l2]
     corr = [abs(x.delta_corr) for x in mats if math.isfinite(x.delta_corr)]
     if (

@@ -34,7 +34,6 @@ WEAK_SIGNAL_R = 0.05  # a derived verdict on a median |r| below this gets a warn
 # -- kinds of derivation --------------------------------------------------------------------------
 NOISE_SCALE_CV = 0.1  # a noised copy changes every matrix by the same relative amount (fine-tunes: 0.2+)
 PERMUTED_IDENTITY = 0.5  # matched units mostly off their index: a permuted copy
-QUANTISED_KURTOSIS = 2.6  # rounding errors are flat-topped (uniform: 1.8); Gaussian noise is 3
 NOISE_KURTOSIS = (2.6, 3.6)
 NOISE_DELTA_CORR = 0.1  # a noised copy's change is uncorrelated with the weights
 

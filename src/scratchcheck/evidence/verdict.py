@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -232,7 +233,7 @@ def finalize(
             blind_spots=list(a.blind_spots) + _concentration(a, verdict, spread_ok, adj),
         )
         comp = replace(comp, shares=component_shares(comp, suspect_params, a.fixed_params))
-        comp = replace(comp, explanation=_explain(comp, adj))
+        comp = replace(comp, explanation=_explain(comp, adj) + _conversions(comp, a.rows))
         out.append(comp)
         warnings.extend(_warnings(comp, a))
     return out, warnings
@@ -287,6 +288,30 @@ def _explain(comp: ComponentComparison, log_p: float) -> str:
     for reason in comp.blind_spots:
         text += f" Not called independent: {reason}."
     return text
+
+
+TRACE_WORDS = {
+    "float grid": "rounded to a float format",
+    "integer grid": "rounded onto an integer grid",
+    "float rounding": "with float rounding errors",
+}
+
+
+def _conversions(comp: ComponentComparison, rows: Sequence[MeasuredPair]) -> str:
+    """For a converted copy, what made each difference a change of precision (or '')."""
+    if comp.kind != "converted":
+        return ""
+    counts = Counter(
+        "bitwise equal"
+        if m.metrics.bit_identical
+        else "equal in value"
+        if m.metrics.max_abs_diff == 0
+        else TRACE_WORDS.get(m.metrics.conversion_trace, "changed")
+        for m in rows
+        if m.metrics is not None
+    )
+    parts = ", ".join(f"{n} {what}" for what, n in counts.most_common())
+    return f" Every difference is a change of precision: of the tensor pairs, {parts}."
 
 
 def not_tested(comp: ComponentComparison) -> str:

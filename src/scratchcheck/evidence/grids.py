@@ -1,0 +1,131 @@
+"""Traces of a change of precision: values that lie on a float format's grid, or on the uniform
+grid of an integer quantisation, where the other model's values do not.
+
+A difference is a conversion's rounding only if one side carries such a trace. Its size or shape
+alone (small, flat-topped) is not enough: a few Adam steps move every weight by about +-lr, a
+flat-topped change as small as an int8 round trip's, and a fine-tune of a bf16 model saved in bf16
+sits on the bf16 grid on both sides, like its parent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 16  # values per block: the smallest quantisation block in use (GGUF's Q6_K, Q3_K, Q2_K)
+LEVELS = 256  # an integer grid of at most 8 bits
+MIN_BLOCKS = 8  # blocks with at least MIN_DISTINCT values needed before a grid is claimed
+MIN_DISTINCT = 4
+TOLERANCE = 0.02  # of a step: values sit this close to the grid (float32 arithmetic leaves ~1e-5)
+EUCLID_ROUNDS = 24  # halving rounds: enough for gaps of up to 2^24 steps
+HEAD_BLOCKS = 32  # blocks checked before the rest
+ROUNDING_MISSES = 0.01  # values allowed off a conversion's rounding (double rounding, via fp16)
+GRID_HEAD = 256  # sampled values checked for a float grid before all of them are
+
+
+def float_grids(x: np.ndarray) -> frozenset[str]:
+    """The float formats (fp8 e4m3, fp16, bf16) in which every value of ``x`` is exact."""
+    import ml_dtypes
+
+    if not x.size or not np.all(np.isfinite(x)):
+        return frozenset()
+    parts = (x,) if x.size <= GRID_HEAD else (x[:GRID_HEAD], x)
+    found = set()
+    for name, dtype in (("fp8", ml_dtypes.float8_e4m3fn), ("fp16", np.float16), ("bf16", ml_dtypes.bfloat16)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            if all(np.array_equal(part.astype(dtype).astype(np.float64), part) for part in parts):
+                found.add(name)
+    return frozenset(found)
+
+
+def rounds_to(fine: np.ndarray, coarse: np.ndarray, grid: str) -> bool:
+    """Whether ``coarse`` is ``fine`` rounded to the float format ``grid`` (round to nearest even,
+    as every framework converts), for all but ROUNDING_MISSES of the values: a change of precision
+    leaves exactly that, while a fine-tune of a model that was on the grid moves values elsewhere."""
+    import ml_dtypes
+
+    dtype = {"fp8": ml_dtypes.float8_e4m3fn, "fp16": np.float16, "bf16": ml_dtypes.bfloat16}[grid]
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = fine.astype(dtype).astype(np.float64)
+    return np.count_nonzero(rounded != coarse) <= ROUNDING_MISSES * fine.size
+
+
+def integer_steps(runs: np.ndarray) -> np.ndarray | None:
+    """The grid step of each block of BLOCK values of ``runs`` (``[k, L]``: stretches of consecutive
+    elements, each starting a row; NaN for a block of fewer than MIN_DISTINCT values), if every
+    block lies on a uniform grid of at most LEVELS levels (``v = step * q + offset``, integer
+    ``q``), as a dequantised integer quantisation leaves them: per tensor, per row, or per block of
+    any multiple of BLOCK that starts a row (GGUF, GPTQ and AWQ groups, int8 rows). None otherwise,
+    or with fewer than MIN_BLOCKS informative blocks. Floats of a trained or fine-tuned model are on
+    no such grid: in a block of 16, the smallest value's precision, not a common step, sets the
+    spacing."""
+    whole = runs.shape[-1] - runs.shape[-1] % BLOCK
+    blocks = np.asarray(runs[..., :whole], dtype=np.float64).reshape(-1, BLOCK)
+    if not blocks.size or not np.all(np.isfinite(blocks)):
+        return None
+    # The head first: a tensor off the grid almost always shows it there.
+    head = _block_steps(blocks[:HEAD_BLOCKS])
+    if head is None:
+        return None
+    rest = _block_steps(blocks[HEAD_BLOCKS:]) if blocks.shape[0] > HEAD_BLOCKS else head[:0]
+    if rest is None:
+        return None
+    steps = np.concatenate([head, rest])
+    return steps if np.count_nonzero(np.isfinite(steps)) >= MIN_BLOCKS else None
+
+
+def _block_steps(blocks: np.ndarray) -> np.ndarray | None:
+    """Each block's grid step (NaN where uninformative), or None if an informative block is off-grid.
+
+    The step is the greatest common divisor of the gaps between the block's sorted values (Euclid's
+    algorithm with a tolerance, on every block at once): in a block of 16 of 256 levels, no two
+    values need sit one step apart."""
+    values = np.sort(blocks, axis=1)
+    span = values[:, -1] - values[:, 0]
+    gaps = np.diff(values, axis=1)
+    tie = (span * 1e-9)[:, None]  # a smaller gap is one value seen twice, not a step
+    informative = 1 + np.count_nonzero(gaps > tie, axis=1) >= MIN_DISTINCT
+    tolerance = span / (8 * LEVELS)  # an eighth of the finest step allowed
+    step = np.where(gaps[:, 0] > tie[:, 0], gaps[:, 0], 0.0)
+    for j in range(1, gaps.shape[1]):
+        step = _gcd(step, np.where(gaps[:, j] > tie[:, 0], gaps[:, j], 0.0), tolerance)
+    offsets = values - values[:, :1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Euclid's remainders multiply the values' rounding by the quotients: refit the step to the
+        # levels it found (least squares through the first value), then check every value on it.
+        levels = np.round(offsets / step[:, None])
+        step = np.sum(levels * offsets, axis=1) / np.sum(levels * levels, axis=1)
+        q = offsets / step[:, None]
+        on = (
+            (step > tolerance)
+            & np.all(np.abs(q - np.round(q)) <= TOLERANCE, axis=1)
+            & (span / step <= LEVELS)
+        )
+    if np.any(informative & ~on):
+        return None
+    return np.where(informative, step, np.nan)
+
+
+def _gcd(x: np.ndarray, y: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Element-wise greatest common divisor of non-negative floats, remainders below ``tolerance``
+    counting as zero (Euclid with the remainder nearest zero: each round at least halves it)."""
+    x, y = np.maximum(x, y), np.minimum(x, y)
+    for _ in range(EUCLID_ROUNDS):
+        live = y > tolerance
+        if not live.any():
+            break
+        safe = np.where(live, y, 1.0)
+        r = np.fmod(x, safe)
+        r = np.minimum(r, safe - r)
+        x, y = np.where(live, y, x), np.where(live, r, 0.0)
+    return x
+
+
+def rounds_onto(fine: np.ndarray, coarse: np.ndarray, steps: np.ndarray) -> bool:
+    """Whether every value of ``coarse`` (runs on integer grids of ``steps``, one per block) is within
+    half a step of ``fine``'s: the nearest level, as a round-to-nearest quantiser leaves it."""
+    whole = coarse.shape[-1] - coarse.shape[-1] % BLOCK
+    diff = np.abs(
+        np.asarray(fine[..., :whole], dtype=np.float64) - np.asarray(coarse[..., :whole], dtype=np.float64)
+    ).reshape(-1, BLOCK)
+    known = np.isfinite(steps)
+    return bool(np.all(diff[known] <= (0.5 + TOLERANCE) * steps[known, None]))

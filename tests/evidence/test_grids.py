@@ -1,0 +1,74 @@
+"""grids: the traces of a change of precision, and their absence in fine-tuned floats."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from scratchcheck.evidence import grids
+
+RNG = np.random.default_rng(0)
+W = (RNG.standard_normal((16, 512)) * 0.02).astype(np.float32)
+
+
+def _blocks(w, bits, block, asymmetric=False):
+    x = w.reshape(-1, block).astype(np.float64)
+    if asymmetric:
+        low, high = x.min(1, keepdims=True), x.max(1, keepdims=True)
+        step = (high - low) / (2**bits - 1)
+        return (np.round((x - low) / step) * step + low).reshape(w.shape).astype(np.float32)
+    step = np.abs(x).max(1, keepdims=True) / (2 ** (bits - 1) - 1)
+    return (np.round(x / step) * step).reshape(w.shape).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "block, bits, asymmetric",
+    [(512, 8, False), (32, 8, False), (32, 4, False), (32, 4, True), (16, 6, False), (128, 4, True)],
+)
+def test_dequantised_values_are_found_on_their_grid_with_its_step(block, bits, asymmetric):
+    q = _blocks(W, bits, block, asymmetric)
+    steps = grids.integer_steps(q)
+    assert steps is not None
+    # The step found is the quantiser's (or, in a block too narrow to show it, a whole multiple).
+    x = q.reshape(-1, block).astype(np.float64)
+    true = (x.max(1) - x.min(1)) / (2**bits - 1) if asymmetric else np.abs(x).max(1) / (2 ** (bits - 1) - 1)
+    per16 = np.repeat(true, block // grids.BLOCK)
+    ratio = steps / per16
+    assert np.allclose(ratio, np.round(ratio), atol=1e-3) and np.all(np.round(ratio) >= 1)
+    assert grids.rounds_onto(W, q, steps)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        W,  # a trained model's floats
+        W.astype(ml_dtypes.bfloat16).astype(np.float32),  # ... stored in bf16
+        W.astype(np.float16).astype(np.float32),
+        (W + 2e-4 * np.sign(RNG.standard_normal(W.shape))).astype(np.float32),  # a few Adam steps
+    ],
+)
+def test_floats_are_on_no_integer_grid(values):
+    assert grids.integer_steps(values) is None
+
+
+def test_a_grid_is_not_claimed_on_too_few_distinct_values():
+    ternary = np.sign(W).astype(np.float32)  # three values: no step can be told apart from chance
+    assert grids.integer_steps(ternary) is None
+
+
+def test_a_quantised_model_moved_by_more_than_half_a_step_is_not_its_rounding():
+    q = _blocks(W, 8, 32)
+    steps = grids.integer_steps(q)
+    drifted = W + 0.6 * np.repeat(steps, grids.BLOCK).reshape(W.shape) * np.sign(RNG.standard_normal(W.shape))
+    assert not grids.rounds_onto(drifted.astype(np.float32), q, steps)
+
+
+def test_float_grids_and_rounding_onto_them():
+    sample = W.ravel().astype(np.float64)
+    bf16 = W.ravel().astype(ml_dtypes.bfloat16).astype(np.float64)
+    assert grids.float_grids(sample) == frozenset()
+    assert "bf16" in grids.float_grids(bf16)
+    assert grids.rounds_to(sample, bf16, "bf16")
+    # A fine-tune of the bf16 model, saved in bf16: on the grid too, but not the rounding of the other.
+    tuned = (bf16 + 3e-4 * RNG.standard_normal(bf16.size)).astype(ml_dtypes.bfloat16).astype(np.float64)
+    assert "bf16" in grids.float_grids(tuned)
+    assert not grids.rounds_to(sample, tuned, "bf16")
