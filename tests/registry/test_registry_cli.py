@@ -96,3 +96,31 @@ def test_clean_removes_a_file_no_entry_names(tmp_path, fingerprints):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "removed 1 orphaned file(s)" and not orphan.exists()
     assert "2 entries" in run("registry", "list", "--registry", str(db)).stdout
+
+
+def test_a_registry_that_cannot_be_written_is_listed_and_exported_and_refuses_adds(tmp_path, fingerprints):
+    db = tmp_path / "r.sqlite"
+    _filled(db, fingerprints)
+    before = db.read_bytes()
+    # Tests may run as root, who can write anything: the check a user without permission meets is
+    # emulated in the child process.
+    unwritable = (
+        "import os, sys; from scratchcheck.registry import store; "
+        "store.os.access = lambda path, mode: mode != os.W_OK; "
+        "from scratchcheck.cli import main; main(sys.argv[1:])"
+    )
+
+    def run_read_only(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", unwritable, *args], capture_output=True, text=True)
+
+    listed = run_read_only("registry", "list", "--json", "--registry", str(db))
+    assert listed.returncode == 0, listed.stderr
+    assert [e["name"] for e in json.loads(listed.stdout)["entries"]] == ["alpha", "beta"]
+    bundle = tmp_path / "out.scfpb"
+    exported = run_read_only("registry", "export", str(bundle), "--registry", str(db))
+    assert exported.returncode == 0, exported.stderr
+    assert bundle.stat().st_size > 0
+    added = run_read_only("registry", "add", str(fingerprints["x"]), "--name", "gamma", "--registry", str(db))
+    assert added.returncode != 0 and added.stderr.count("\n") == 1
+    assert "read-only" in added.stderr and str(db) in added.stderr
+    assert db.read_bytes() == before

@@ -108,6 +108,34 @@ def test_entries_registered_without_sketches_get_them_at_the_next_scan(zoo, tmp_
         assert component(report, "language_model").sources[0].entry == "small-b"
 
 
+def test_a_read_only_registry_is_scanned_without_writing_and_refuses_adds(zoo, tmp_path, monkeypatch):
+    """A registry on a read-only mount or shared by another user: the sketches its entries lack are
+    made for this scan alone, the file is left as it was, and an add says why it cannot be done."""
+    import os
+
+    from scratchcheck.errors import UsageError
+    from scratchcheck.registry import store
+    from scratchcheck.registry.sources import fingerprint_bytes
+
+    made = fingerprint_bytes(str(zoo.refs / "small-b"))
+    path = tmp_path / "shared.sqlite"
+    with Registry(path) as reg:
+        reg.add([made.data], name="small-b", shapes=made.shapes)  # without sketches, as before schema 3
+    before = path.read_bytes()
+    # Root may write anywhere; what a user without write permission sees is emulated.
+    monkeypatch.setattr(store.os, "access", lambda p, mode: mode != os.W_OK)
+    with Registry(path) as reg:
+        assert reg.read_only and [e.name for e in reg.unsketched()] == ["small-b"]
+        report = scan(str(zoo.suspects / "ft-small-b"), reg)
+        assert report.screened == 1
+        assert component(report, "language_model").sources[0].entry == "small-b"
+        assert [e.name for e in reg.unsketched()] == ["small-b"]  # nothing was stored
+        with pytest.raises(UsageError, match="read-only"):
+            reg.add([made.data], name="again", shapes=made.shapes)
+    assert path.read_bytes() == before
+    assert not list((tmp_path / "shared.sqlite.blobs").glob("*.partial"))
+
+
 @pytest.mark.parametrize(
     ("suspect", "parent"),
     [

@@ -97,6 +97,33 @@ def test_an_older_registry_is_migrated_when_opened(tmp_path, monkeypatch):
         assert list(reg.sketches_sharing(["coord 2x2"])) == []
 
 
+def test_a_read_only_registry_is_read_never_written(tmp_path):
+    path = tmp_path / "reg.sqlite"
+    with Registry(path) as reg:
+        reg.add([b"one"], name="one", shapes=["4x8"])
+    before = path.read_bytes()
+    with Registry(path, read_only=True) as reg:
+        assert [e.name for e in reg.sharing_shapes(["4x8"])] == ["one"] and reg.count() == 1
+        for write in (
+            lambda: reg.add([b"two"], name="two"),
+            lambda: reg.remove("one"),
+            lambda: reg.record_failure("x", "y"),
+            reg.clean_orphans,
+        ):
+            with pytest.raises(UsageError, match="read-only"):
+                write()
+    assert path.read_bytes() == before
+    with pytest.raises(NotFoundError):
+        Registry(tmp_path / "missing.sqlite", read_only=True)
+    # An older schema cannot be migrated where it cannot be written: said, not half-done.
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with pytest.raises(UnsupportedError, match="read-only"):
+        Registry(path, read_only=True)
+
+
 def test_a_newer_schema_or_a_non_database_is_refused(tmp_path):
     path = tmp_path / "reg.sqlite"
     Registry(path).close()

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from itertools import chain
 
 from .. import __version__
 from ..arch import layout
@@ -111,9 +113,12 @@ class Selection:
 def select(fingerprinted: Checkpoint, registry: Registry) -> Selection:
     """The shape filter and the screen, for a suspect already fingerprinted."""
     candidates = registry.sharing_shapes(shape_keys(fingerprinted))
-    sketch_missing(registry)
+    made = sketch_missing(registry)
     sketches = sketch_fingerprint(fingerprinted)
-    screened = screen(sketches, registry.sketches_sharing(sketches))
+    rows: Iterable[tuple[str, str, str, bytes]] = registry.sketches_sharing(sketches)
+    if made:  # a read-only registry: the stored rows of these entries are missing or outdated
+        rows = chain((row for row in rows if row[0] not in made), _sketch_rows(made, sketches))
+    screened = screen(sketches, rows)
     kept = [s.name for s in screened if s.kept]
     chosen = set(kept + [s.name for s in screened if not s.kept][:RUNNERS_UP])
     return Selection(candidates, [e for e in candidates if e.name in chosen], len(kept), sketches)
@@ -268,12 +273,28 @@ def _declared_ancestors(name: str, registry: Registry) -> set[str]:
     return seen
 
 
-def sketch_missing(registry: Registry) -> None:
+def sketch_missing(registry: Registry) -> dict[str, dict[str, Block]]:
     """Give the screen's sketches to entries registered without them (before schema 3): the
-    migration's second half, computed from the stored fingerprint files, once."""
+    migration's second half, computed from the stored fingerprint files, once. A read-only
+    registry cannot keep them: they are returned, by entry, for this scan alone."""
+    made = {}
     for entry in registry.unsketched():
         found = sketch_file(registry.fingerprint_path(entry))
-        registry.set_sketches(entry.name, {key: block.encode() for key, block in found.items()})
+        if registry.read_only:
+            made[entry.name] = found
+        else:
+            registry.set_sketches(entry.name, {key: block.encode() for key, block in found.items()})
+    return made
+
+
+def _sketch_rows(
+    made: dict[str, dict[str, Block]], wanted: Iterable[str]
+) -> Iterator[tuple[str, str, str, bytes]]:
+    """``made`` as the store's rows (name, key, labels, data) of the keys in ``wanted``, by key."""
+    for key in sorted(set(wanted)):
+        for name, blocks in made.items():
+            if key in blocks:
+                yield (name, key, *blocks[key].encode())
 
 
 def _power(

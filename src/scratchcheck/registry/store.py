@@ -67,8 +67,17 @@ class Added:
 class Registry:
     """An open registry. Use as a context manager; every method is one atomic step."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
-        """Open the registry at ``path`` (default: the user's); ``create=False`` refuses a missing one."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        read_only: bool | None = None,
+    ) -> None:
+        """Open the registry at ``path`` (default: the user's); ``create=False`` refuses a missing one.
+
+        ``read_only`` (default: when the file or its folder cannot be written, as on a read-only
+        mount or a registry another user shares) opens it for lookups and scans only."""
         self.path = Path(path) if path is not None else default_path()
         self.blobs = self.path.with_name(self.path.name + ".blobs")
         if self.path.exists() and not self.path.is_file():
@@ -78,18 +87,39 @@ class Registry:
                 self.path,
                 "no registry here; build one with `scratchcheck index` or `scratchcheck registry add`",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.blobs.mkdir(exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        self.read_only = _unwritable(self.path) if read_only is None else read_only
+        if self.read_only:
+            if not self.path.exists():
+                raise NotFoundError(self.path, "no registry here to open read-only")
+            self._db = self._connect_read_only()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.blobs.mkdir(exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
+            if not self.read_only:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise FormatError(self.path, f"not a scratchcheck registry ({exc})") from None
+        except UnsupportedError:
+            self._db.close()
+            raise
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that writes nothing. In a folder that cannot be written, SQLite could not
+        make the WAL index a reader needs, so the file is read as immutable (no locks, no WAL)."""
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        if not os.access(self.path.parent, os.W_OK):
+            uri += "&immutable=1"
+        try:
+            return sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.OperationalError as exc:
+            raise FormatError(self.path, f"cannot open the registry read-only ({exc})") from None
 
     def __enter__(self) -> Registry:
         return self
@@ -112,6 +142,12 @@ class Registry:
             )
         if version == SCHEMA_VERSION:
             return
+        if self.read_only:
+            raise UnsupportedError(
+                self.path,
+                f"registry schema {version} is older than this scratchcheck's ({SCHEMA_VERSION}) and the "
+                "registry is read-only; open it once where it can be written to upgrade it",
+            )
         with self._write():
             # Another process may have migrated while this one waited for the lock.
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -138,7 +174,14 @@ class Registry:
             self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
     def _write(self) -> Registry._Transaction:
+        self._check_writable()
         return Registry._Transaction(self._db)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise UsageError(
+                self.path, "the registry is read-only (opened read-only, or it cannot be written here)"
+            )
 
     def add_file(self, fingerprint: str | os.PathLike[str], **meta: object) -> Added:
         """Register the fingerprint file at ``fingerprint`` (copied into the store). See ``add``."""
@@ -173,6 +216,7 @@ class Registry:
         an entry's original date (bundles); by default it is now. ``sketches``: the screen's, by key
         (``screen.Block.encode``); without them the entry is sketched at the next scan.
         """
+        self._check_writable()
         tmp, content_hash, size, lock = self._write_temp(chunks)
         try:
             with self._write() as db:
@@ -397,6 +441,12 @@ class Registry:
 
     def _blob_path(self, content_hash: str) -> Path:
         return self.blobs / content_hash[:2] / f"{content_hash}.scfp"
+
+
+def _unwritable(path: Path) -> bool:
+    """An existing registry that this process cannot write: the file, or its folder (where SQLite
+    keeps its journal and the blobs are added)."""
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
 def _now() -> str:
