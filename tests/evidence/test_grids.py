@@ -72,3 +72,31 @@ def test_float_grids_and_rounding_onto_them():
     tuned = (bf16 + 3e-4 * RNG.standard_normal(bf16.size)).astype(ml_dtypes.bfloat16).astype(np.float64)
     assert "bf16" in grids.float_grids(tuned)
     assert not grids.rounds_to(sample, tuned, "bf16")
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_pair_carries_the_integer_trace_whichever_axis_holds_the_scales(axis):
+    """Per-row scales (PyTorch's per-channel int8) and per-column ones (ONNX MatMul weights), on
+    the matrix and on its transposed view, as the pairing hands transposed weights over."""
+    from scratchcheck.evidence.metrics import pair_metrics
+
+    w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
+    step = np.abs(w).max(axis=axis, keepdims=True) / 127
+    q = (np.round(w / step) * step).astype(np.float32)
+    assert pair_metrics(q, w).conversion_trace == "integer grid"
+    assert pair_metrics(q.T, w.T).conversion_trace == "integer grid"
+    tuned = (w + 1e-4 * np.sign(RNG.standard_normal(w.shape))).astype(np.float32)
+    assert pair_metrics(tuned, w).conversion_trace is None
+
+
+def test_errors_relative_to_the_value_are_rounding_and_one_sized_steps_are_not():
+    """Relative errors of a few float32 steps everywhere (a tensor recomputed in other arithmetic)
+    are rounding; +-lr everywhere keeps only float32's jitter, which grows with the value too."""
+    from scratchcheck.evidence.metrics import pair_metrics
+
+    w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
+    recomputed = (w * (1 + 2.0**-21 * RNG.uniform(-1, 1, w.shape))).astype(np.float32)
+    assert pair_metrics(recomputed, w).conversion_trace == "float rounding"
+    stepped = (w + 1e-4 * np.sign(RNG.standard_normal(w.shape))).astype(np.float32)
+    assert pair_metrics(stepped, w).delta_scale_corr > 0.3  # the jitter
+    assert pair_metrics(stepped, w).conversion_trace is None

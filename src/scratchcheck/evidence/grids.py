@@ -18,6 +18,7 @@ MIN_DISTINCT = 4
 TOLERANCE = 0.02  # of a step: values sit this close to the grid (float32 arithmetic leaves ~1e-5)
 EUCLID_ROUNDS = 24  # halving rounds: enough for gaps of up to 2^24 steps
 HEAD_BLOCKS = 32  # blocks checked before the rest
+ROUNDING_RELATIVE = 2.0**-8  # half a bf16 step is 2^-9 of the value; a float32 recomputation ~1e-7
 ROUNDING_MISSES = 0.01  # values allowed off a conversion's rounding (double rounding, via fp16)
 GRID_HEAD = 256  # sampled values checked for a float grid before all of them are
 
@@ -129,3 +130,10 @@ def rounds_onto(fine: np.ndarray, coarse: np.ndarray, steps: np.ndarray) -> bool
     ).reshape(-1, BLOCK)
     known = np.isfinite(steps)
     return bool(np.all(diff[known] <= (0.5 + TOLERANCE) * steps[known, None]))
+
+
+def rounding_sized(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether every ``|a - b|`` is within ``ROUNDING_RELATIVE`` of the larger magnitude: what
+    rounding to any float format of 8 or more mantissa bits leaves. A fine-tune's change does not
+    shrink with the weight (a weight near zero moves as far as a large one)."""
+    return bool(np.all(np.abs(a - b) <= ROUNDING_RELATIVE * np.maximum(np.abs(a), np.abs(b))))

@@ -131,17 +131,26 @@ def conversion_trace(
             ):
                 return "integer grid"
     # Rounding in arithmetic (a recomputed or refactored tensor): only between two sides on no float
-    # grid. A side on a grid the other is not on was not rounded onto it (checked above), and
-    # rounding a value onto a grid it is already on leaves it as it is.
-    if not on_a and not on_b and math.isfinite(scale_corr) and scale_corr > ROUNDING_SCALE_CORR:
+    # grid (a side on a grid the other is not on was not rounded onto it, checked above, and
+    # rounding a value onto a grid it is already on leaves it as it is); errors growing with the
+    # value, and no larger than rounding's anywhere. The correlation alone is not enough: a change
+    # of one size everywhere (+-lr) is left with only float32's jitter, which grows with the value.
+    if (
+        not on_a
+        and not on_b
+        and math.isfinite(scale_corr)
+        and scale_corr > ROUNDING_SCALE_CORR
+        and grids.rounding_sized(sample_a, sample_b)
+    ):
         return "float rounding"
     return None
 
 
 def _runs(x: np.ndarray, transposed: bool) -> np.ndarray | None:
     """Up to RUN_ROWS evenly spaced rows of ``x`` (of ``x.T`` if ``transposed``; a tensor of more
-    axes as rows of its last one), each cut to its first RUN_LENGTH values. Rows in memory order
-    are read whole with ``pread``; others as the few strided values needed. None for a vector."""
+    axes as rows of its last one), each cut to its first RUN_LENGTH values (STRIDED_LENGTH when not
+    consecutive in memory, read as the few strided values needed; rows in memory order are read
+    whole with ``pread``). None for a vector."""
     if x.ndim < 2 or not x.size:
         return None
     rows = x.T if transposed else x.reshape(-1, x.shape[-1]) if x.flags.c_contiguous else x
@@ -150,12 +159,14 @@ def _runs(x: np.ndarray, transposed: bool) -> np.ndarray | None:
     pick = np.unique(np.linspace(0, rows.shape[0] - 1, min(RUN_ROWS, rows.shape[0])).astype(np.int64))
     if rows.flags.c_contiguous:
         return np.asarray(take_rows(rows, pick))[:, :RUN_LENGTH]
-    return np.asarray(rows[pick, :RUN_LENGTH])
+    # Each value down a column is on another row (another page): fewer, still 8 blocks a column.
+    return np.asarray(rows[pick, :STRIDED_LENGTH])
 
 
 RANK_SAMPLE = 1 << 14  # values ranked for Spearman
 RUN_ROWS = 8  # rows read again for the integer-grid check of a near-identical pair ...
 RUN_LENGTH = 1024  # ... at most this many values of each
+STRIDED_LENGTH = 128  # ... or of each column, where a row's values are not consecutive in memory
 ROUNDING_SCALE_CORR = 0.3  # corr(|a - b|, |b|) above this: errors grow with the value, as rounding's do
 ROWS_BUDGET = 1 << 20  # elements of each matrix read again for the rotation null (8 MiB in float64)
 # A matrix pair whose z stays this far out under the widest null possible skips the estimate: under
