@@ -17,7 +17,6 @@ MIN_BLOCKS = 8  # blocks with at least MIN_DISTINCT values needed before a grid 
 MIN_DISTINCT = 4
 TOLERANCE = 0.02  # of a step: values sit this close to the grid (float32 arithmetic leaves ~1e-5)
 EUCLID_ROUNDS = 24  # halving rounds: enough for gaps of up to 2^24 steps
-HEAD_BLOCKS = 32  # blocks checked before the rest
 ROUNDING_RELATIVE = 2.0**-8  # half a bf16 step is 2^-9 of the value; a float32 recomputation ~1e-7
 ROUNDING_MISSES = 0.01  # values allowed off a conversion's rounding (double rounding, via fp16)
 GRID_HEAD = 256  # sampled values checked for a float grid before all of them are
@@ -63,15 +62,8 @@ def integer_steps(runs: np.ndarray) -> np.ndarray | None:
     blocks = np.asarray(runs[..., :whole], dtype=np.float64).reshape(-1, BLOCK)
     if not blocks.size or not np.all(np.isfinite(blocks)):
         return None
-    # The head first: a tensor off the grid almost always shows it there.
-    head = _block_steps(blocks[:HEAD_BLOCKS])
-    if head is None:
-        return None
-    rest = _block_steps(blocks[HEAD_BLOCKS:]) if blocks.shape[0] > HEAD_BLOCKS else head[:0]
-    if rest is None:
-        return None
-    steps = np.concatenate([head, rest])
-    return steps if np.count_nonzero(np.isfinite(steps)) >= MIN_BLOCKS else None
+    steps = _block_steps(blocks)
+    return steps if steps is not None and np.count_nonzero(np.isfinite(steps)) >= MIN_BLOCKS else None
 
 
 def _block_steps(blocks: np.ndarray) -> np.ndarray | None:
@@ -85,6 +77,11 @@ def _block_steps(blocks: np.ndarray) -> np.ndarray | None:
     gaps = np.diff(values, axis=1)
     tie = (span * 1e-9)[:, None]  # a smaller gap is one value seen twice, not a step
     informative = 1 + np.count_nonzero(gaps > tie, axis=1) >= MIN_DISTINCT
+    # On a grid of at most LEVELS levels no two distinct values are closer than span / LEVELS; in
+    # a block of 16 floats some two are, in more than half the blocks. Floats stop here, cheaply.
+    closest = np.where(gaps > tie, gaps, np.inf).min(axis=1)
+    if np.any(informative & (closest < (1 - TOLERANCE) * span / LEVELS)):
+        return None
     tolerance = span / (8 * LEVELS)  # an eighth of the finest step allowed
     step = np.where(gaps[:, 0] > tie[:, 0], gaps[:, 0], 0.0)
     for j in range(1, gaps.shape[1]):
