@@ -100,3 +100,19 @@ def test_errors_relative_to_the_value_are_rounding_and_one_sized_steps_are_not()
     stepped = (w + 1e-4 * np.sign(RNG.standard_normal(w.shape))).astype(np.float32)
     assert pair_metrics(stepped, w).delta_scale_corr > 0.3  # the jitter
     assert pair_metrics(stepped, w).conversion_trace is None
+
+
+def test_a_light_fine_tune_of_a_rounded_model_is_not_its_rounding():
+    """Rounding onto a grid undoes a change smaller than half a step: a fine-tune of a dequantised
+    or bf16 model, saved in float32, rounds back onto it. Rounding's own errors spread over the half
+    step; the fine-tune's sit far inside it."""
+    from scratchcheck.evidence.metrics import pair_metrics
+
+    w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
+    steps = (RNG.choice([-1.0, 1.0], w.shape) * 2e-6).astype(np.float32)
+    q = _blocks(w, 4, 32)
+    assert pair_metrics(q, w).conversion_trace == "integer grid"
+    assert pair_metrics((q + steps).astype(np.float32), q).conversion_trace is None
+    bf16 = w.astype(ml_dtypes.bfloat16).astype(np.float32)
+    assert pair_metrics(w, bf16).conversion_trace == "float grid"
+    assert pair_metrics((bf16 + steps).astype(np.float32), bf16).conversion_trace is None

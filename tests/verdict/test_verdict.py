@@ -127,6 +127,19 @@ def test_a_converted_copy_says_which_trace_made_each_difference_rounding(family)
     assert lm.kind == "converted" and "rounded onto an integer grid" in lm.explanation
 
 
+def test_a_light_fine_tune_of_a_dequantised_model_is_not_called_its_original(tmp_path):
+    """The reference is an int8 round trip (on per-block grids); the suspect moved each weight by a
+    few steps far smaller than the grid's. Rounding the suspect onto the grid gives the reference
+    back, but rounding's errors would spread over half a step: this is a fine-tune, not the
+    full-precision model the reference was quantised from."""
+    base = _absmax(synthetic.llama_decoder(6, **SMALL), 8, 32)
+    ref = _save(base, tmp_path / "ref")
+    scale = float(np.std(base["model.layers.0.mlp.up_proj.weight"]))
+    tuned = _sign_steps(base, 3, 2e-4 * scale, seed=9)
+    lm = _lm(compare(_save(tuned, tmp_path / "tuned"), [ref]))
+    assert lm.verdict == "derived" and lm.kind == "fine-tuned"
+
+
 def _sign_steps(w, steps, lr, *, seed):
     """What a few Adam steps leave: each weight moved by about +-lr per step, the signs correlated."""
     rng = np.random.default_rng(seed)

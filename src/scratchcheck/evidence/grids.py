@@ -18,6 +18,7 @@ MIN_DISTINCT = 4
 TOLERANCE = 0.02  # of a step: values sit this close to the grid (float32 arithmetic leaves ~1e-5)
 EUCLID_ROUNDS = 24  # halving rounds: enough for gaps of up to 2^24 steps
 ROUNDING_RELATIVE = 2.0**-8  # half a bf16 step is 2^-9 of the value; a float32 recomputation ~1e-7
+ROUNDING_FILL = 0.25  # median |difference| / half a step at least this (rounding's is 0.5)
 ROUNDING_MISSES = 0.01  # values allowed off a conversion's rounding (double rounding, via fp16)
 GRID_HEAD = 256  # sampled values checked for a float grid before all of them are
 
@@ -38,15 +39,31 @@ def float_grids(x: np.ndarray) -> frozenset[str]:
 
 
 def rounds_to(fine: np.ndarray, coarse: np.ndarray, grid: str) -> bool:
-    """Whether ``coarse`` is ``fine`` rounded to the float format ``grid`` (round to nearest even,
-    as every framework converts), for all but ROUNDING_MISSES of the values: a change of precision
-    leaves exactly that, while a fine-tune of a model that was on the grid moves values elsewhere."""
+    """Whether ``coarse`` is ``fine`` rounded to the float format ``grid``: equal to its rounding
+    (to nearest even, as every framework converts) for all but ROUNDING_MISSES of the values, and
+    off it by what rounding leaves (``fills_half_steps``). A fine-tune of a model that was on the
+    grid moves values elsewhere, or, saved in a wider format, by less than rounding would."""
     import ml_dtypes
 
-    dtype = {"fp8": ml_dtypes.float8_e4m3fn, "fp16": np.float16, "bf16": ml_dtypes.bfloat16}[grid]
+    dtype, bits = {
+        "fp8": (ml_dtypes.float8_e4m3fn, 3),
+        "fp16": (np.float16, 10),
+        "bf16": (ml_dtypes.bfloat16, 7),
+    }[grid]
     with np.errstate(over="ignore", invalid="ignore"):
         rounded = fine.astype(dtype).astype(np.float64)
-    return np.count_nonzero(rounded != coarse) <= ROUNDING_MISSES * fine.size
+    if np.count_nonzero(rounded != coarse) > ROUNDING_MISSES * fine.size:
+        return False
+    moved = coarse != 0
+    _, exponent = np.frexp(coarse[moved])  # |coarse| in [2^(e-1), 2^e): one step is 2^(e-1-bits)
+    return fills_half_steps(np.abs(fine[moved] - coarse[moved]), np.ldexp(0.5, exponent - 1 - bits))
+
+
+def fills_half_steps(diff: np.ndarray, half_steps: np.ndarray) -> bool:
+    """Whether differences spread over their half steps as rounding's do (uniform: a median of half
+    of one), not far inside them (median below ROUNDING_FILL): a light fine-tune of a rounded model
+    moves it by a small fraction of a step, which rounding onto the grid would also undo."""
+    return diff.size > 0 and float(np.median(diff / half_steps)) >= ROUNDING_FILL
 
 
 def integer_steps(runs: np.ndarray) -> np.ndarray | None:
@@ -120,13 +137,15 @@ def _gcd(x: np.ndarray, y: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
 
 def rounds_onto(fine: np.ndarray, coarse: np.ndarray, steps: np.ndarray) -> bool:
     """Whether every value of ``coarse`` (runs on integer grids of ``steps``, one per block) is within
-    half a step of ``fine``'s: the nearest level, as a round-to-nearest quantiser leaves it."""
+    half a step of ``fine``'s, the nearest level, as a round-to-nearest quantiser leaves it, and the
+    differences spread over the half steps as rounding's do (``fills_half_steps``)."""
     whole = coarse.shape[-1] - coarse.shape[-1] % BLOCK
     diff = np.abs(
         np.asarray(fine[..., :whole], dtype=np.float64) - np.asarray(coarse[..., :whole], dtype=np.float64)
     ).reshape(-1, BLOCK)
     known = np.isfinite(steps)
-    return bool(np.all(diff[known] <= (0.5 + TOLERANCE) * steps[known, None]))
+    half = np.broadcast_to(0.5 * steps[known, None], diff[known].shape)
+    return bool(np.all(diff[known] <= (1 + 2 * TOLERANCE) * half)) and fills_half_steps(diff[known], half)
 
 
 def rounding_sized(a: np.ndarray, b: np.ndarray) -> bool:
