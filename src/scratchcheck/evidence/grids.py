@@ -60,10 +60,12 @@ def rounds_to(fine: np.ndarray, coarse: np.ndarray, grid: str) -> bool:
 
 
 def fills_half_steps(diff: np.ndarray, half_steps: np.ndarray) -> bool:
-    """Whether differences spread over their half steps as rounding's do (uniform: a median of half
-    of one), not far inside them (median below ROUNDING_FILL): a light fine-tune of a rounded model
-    moves it by a small fraction of a step, which rounding onto the grid would also undo."""
-    return diff.size > 0 and float(np.median(diff / half_steps)) >= ROUNDING_FILL
+    """Whether the differences that are not zero spread over their half steps as rounding's do
+    (uniform: a median of half of one), not far inside them (median below ROUNDING_FILL): a light
+    fine-tune of a rounded model moves it by a small fraction of a step, which rounding onto the
+    grid would also undo. Values already on the grid (zero difference) say nothing either way."""
+    moved = diff > 0
+    return bool(moved.any()) and float(np.median(diff[moved] / half_steps[moved])) >= ROUNDING_FILL
 
 
 def integer_steps(runs: np.ndarray) -> np.ndarray | None:
