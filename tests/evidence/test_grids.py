@@ -116,3 +116,14 @@ def test_a_light_fine_tune_of_a_rounded_model_is_not_its_rounding():
     bf16 = w.astype(ml_dtypes.bfloat16).astype(np.float32)
     assert pair_metrics(w, bf16).conversion_trace == "float grid"
     assert pair_metrics((bf16 + steps).astype(np.float32), bf16).conversion_trace is None
+
+
+def test_values_already_on_the_grid_do_not_count_against_a_conversion():
+    """Three quarters of a table already exact in fp16 (as MiniLM's position table is): its fp16
+    copy moves only the rest, by rounding, and is a conversion."""
+    from scratchcheck.evidence.metrics import pair_metrics
+
+    w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
+    exact = RNG.random(w.shape) < 0.75
+    w[exact] = w[exact].astype(np.float16).astype(np.float32)
+    assert pair_metrics(w.astype(np.float16), w).conversion_trace == "float grid"
