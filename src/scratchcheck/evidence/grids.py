@@ -9,6 +9,8 @@ sits on the bf16 grid on both sides, like its parent.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 BLOCK = 16  # values per block: the smallest quantisation block in use (GGUF's Q6_K, Q3_K, Q2_K)
@@ -23,15 +25,21 @@ ROUNDING_MISSES = 0.01  # values allowed off a conversion's rounding (double rou
 GRID_HEAD = 256  # sampled values checked for a float grid before all of them are
 
 
-def float_grids(x: np.ndarray) -> frozenset[str]:
-    """The float formats (fp8 e4m3, fp16, bf16) in which every value of ``x`` is exact."""
+@cache
+def _formats() -> dict[str, tuple[type, int]]:
+    """The coarse float formats a model is converted to: dtype and explicit mantissa bits."""
     import ml_dtypes
 
+    return {"fp8": (ml_dtypes.float8_e4m3fn, 3), "fp16": (np.float16, 10), "bf16": (ml_dtypes.bfloat16, 7)}
+
+
+def float_grids(x: np.ndarray) -> frozenset[str]:
+    """The float formats (fp8 e4m3, fp16, bf16) in which every value of ``x`` is exact."""
     if not x.size or not np.all(np.isfinite(x)):
         return frozenset()
     parts = (x,) if x.size <= GRID_HEAD else (x[:GRID_HEAD], x)
     found = set()
-    for name, dtype in (("fp8", ml_dtypes.float8_e4m3fn), ("fp16", np.float16), ("bf16", ml_dtypes.bfloat16)):
+    for name, (dtype, _) in _formats().items():
         with np.errstate(over="ignore", invalid="ignore"):
             if all(np.array_equal(part.astype(dtype).astype(np.float64), part) for part in parts):
                 found.add(name)
@@ -43,13 +51,7 @@ def rounds_to(fine: np.ndarray, coarse: np.ndarray, grid: str) -> bool:
     (to nearest even, as every framework converts) for all but ROUNDING_MISSES of the values, and
     off it by what rounding leaves (``fills_half_steps``). A fine-tune of a model that was on the
     grid moves values elsewhere, or, saved in a wider format, by less than rounding would."""
-    import ml_dtypes
-
-    dtype, bits = {
-        "fp8": (ml_dtypes.float8_e4m3fn, 3),
-        "fp16": (np.float16, 10),
-        "bf16": (ml_dtypes.bfloat16, 7),
-    }[grid]
+    dtype, bits = _formats()[grid]
     with np.errstate(over="ignore", invalid="ignore"):
         rounded = fine.astype(dtype).astype(np.float64)
     if np.count_nonzero(rounded != coarse) > ROUNDING_MISSES * fine.size:
