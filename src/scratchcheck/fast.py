@@ -3,9 +3,10 @@ the full pass only where the sample does not decide.
 
 A sample decides a component when it shows it ``derived``: the coordinate tests on kept elements
 are exact tests on those elements (docs/methods.md, section 10), so a derived finding on a sample
-stands, unless every tensor is within conversion size (see ``_decided``). Nothing else does: ``identical`` needs every byte, and ``independent`` or ``inconclusive``
-from a sample has less power (a permuted copy is re-paired through the unit features the sample
-keeps, but only in the layers and projections that keep them). When any
+stands, unless every tensor is within conversion size (see ``_decided``). Nothing else does:
+``identical`` needs every byte, and ``independent`` or ``inconclusive`` from a sample has less power
+(a permuted copy is re-paired through the unit features the sample keeps, but only in the layers
+and projections that keep them). When any
 component is left undecided, the whole comparison is run again on the full models, one family for
 the multiple-testing step, and the report says that the sample did not decide and why.
 """
