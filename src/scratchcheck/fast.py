@@ -19,10 +19,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .evidence.thresholds import IDENTICAL_PEARSON, IDENTICAL_REL_L2
-from .results import ComparisonReport, ComponentComparison
+from .results import ComparisonReport, ComponentComparison, TensorComparison
 
 if TYPE_CHECKING:
     from .compare import ModelSource, Progress
+    from .io import Checkpoint
 
 # Verdicts a sample settles; every other verdict sends the comparison to the full pass.
 DECIDED_BY_A_SAMPLE = ("derived", "not_comparable")
@@ -50,7 +51,8 @@ def compare_fast(
             return compare(opened[0], opened[1:], component=component, progress=progress)
         sampled = [stack.enter_context(sampled_copy(c)) for c in opened]
         quick = compare(sampled[0], sampled[1:], component=component, progress=progress)
-        open_ = [c for c in quick.components if not _decided(quick, c)]
+        models = {str(c.path): c for c in opened}
+        open_ = [c for c in quick.components if not _decided(quick, c, models)]
         if not open_:
             sides = {str(c.path): "model, sampled in memory (--fast)" for c in opened}
             note = "--fast: decided from the sample (every component derived or not comparable); no full pass"
@@ -65,10 +67,12 @@ def compare_fast(
     return replace(full, warnings=[why, *full.warnings])
 
 
-def _decided(report: ComparisonReport, c: ComponentComparison) -> bool:
+def _decided(report: ComparisonReport, c: ComponentComparison, models: dict[str, Checkpoint]) -> bool:
     """Whether the sample settles component ``c``. A ``derived`` whose every compared tensor is within
-    conversion size (r >= 0.99, rel-L2 <= 1%) does not: it may be ``identical``, converted through a
-    block quantisation whose grid only consecutive values show, and a sample keeps scattered ones."""
+    conversion size (r >= 0.99, rel-L2 <= 1%) does not when a matrix of either model lies on an
+    integer grid: it may be ``identical``, converted through a block quantisation whose grid only
+    consecutive values show (a sample keeps scattered ones). Float grids and float rounding show on
+    the sample's values."""
     if c.verdict not in DECIDED_BY_A_SAMPLE:
         return False
     if c.verdict != "derived" or c.kind in NOT_IDENTICAL_KINDS:
@@ -81,7 +85,23 @@ def _decided(report: ComparisonReport, c: ComponentComparison) -> bool:
         and t.learned
         and t.pearson is not None
     ]
-    return not all(
+    if not all(
         t.pearson >= IDENTICAL_PEARSON and t.rel_l2 is not None and t.rel_l2 <= IDENTICAL_REL_L2
         for t in tensors
-    )
+    ):
+        return True
+    return not _grid_possible(tensors, models[report.suspect.path], models[c.reference])
+
+
+def _grid_possible(tensors: list[TensorComparison], suspect: Checkpoint, reference: Checkpoint) -> bool:
+    """Whether a matrix of either side could be on an integer grid: a few rows of each, read from the
+    models themselves (a tensor the sample built from a view of others is taken as possible)."""
+    from .evidence.metrics import on_integer_grid
+
+    for t in tensors:
+        if len(t.shape) < 2:
+            continue
+        for name, model in ((t.suspect, suspect), (t.reference, reference)):
+            if name not in model or on_integer_grid(model.read_values(name)):
+                return True
+    return False

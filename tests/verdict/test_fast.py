@@ -72,6 +72,28 @@ def test_a_block_quantised_copy_is_run_in_full_where_the_sample_cannot_see_its_g
     assert verdicts(fast)["language_model"] == "identical"
 
 
+def test_a_fine_tune_within_conversion_size_on_no_grid_is_decided_from_the_sample(models, tmp_path):
+    """Every weight moved by a few +-lr steps: within conversion size, but neither model has a
+    matrix on an integer grid (checked on a few rows of the files), so nothing the sample cannot
+    see could make it identical."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    weights = load_file(next(models["base"].glob("*.safetensors")))
+    rng = np.random.default_rng(5)
+    moved = {
+        k: (v + 1e-4 * np.sign(rng.standard_normal(v.shape))).astype(np.float32) for k, v in weights.items()
+    }
+    suspect = S.save(moved, tmp_path / "stepped")
+    fast = compare(suspect, [models["base"]], fast=True)
+    assert fast.sampled["fast"].startswith("--fast: decided from the sample")
+    assert (
+        verdicts(fast)
+        == verdicts(compare(suspect, [models["base"]]))
+        == {c: "derived" for c in verdicts(fast)}
+    )
+
+
 def test_the_cli_flag(models):
     result = subprocess.run(
         [

@@ -146,6 +146,16 @@ def conversion_trace(
     return None
 
 
+def on_integer_grid(x: np.ndarray) -> bool:
+    """Whether a matrix's consecutive values, along its rows or its columns, lie on the grids of a
+    dequantised integer quantisation (``grids.integer_steps``)."""
+    for transposed in (False, True) if x.ndim == 2 else (False,):
+        runs = _runs(x, transposed)
+        if runs is not None and grids.integer_steps(runs) is not None:
+            return True
+    return False
+
+
 def _runs(x: np.ndarray, transposed: bool) -> np.ndarray | None:
     """Up to RUN_ROWS evenly spaced rows of ``x`` (of ``x.T`` if ``transposed``; a tensor of more
     axes as rows of its last one), each cut to its first RUN_LENGTH values (STRIDED_LENGTH when not
