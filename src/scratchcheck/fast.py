@@ -90,7 +90,8 @@ def _decided(report: ComparisonReport, c: ComponentComparison, models: dict[str,
         for t in tensors
     ):
         return True
-    return not _grid_possible(tensors, models[report.suspect.path], models[c.reference])
+    suspect, reference = models.get(report.suspect.path), models.get(c.reference)
+    return suspect is not None and reference is not None and not _grid_possible(tensors, suspect, reference)
 
 
 def _grid_possible(tensors: list[TensorComparison], suspect: Checkpoint, reference: Checkpoint) -> bool:
