@@ -127,3 +127,15 @@ def test_values_already_on_the_grid_do_not_count_against_a_conversion():
     exact = RNG.random(w.shape) < 0.75
     w[exact] = w[exact].astype(np.float16).astype(np.float32)
     assert pair_metrics(w.astype(np.float16), w).conversion_trace == "float grid"
+
+
+def test_a_convolution_quantised_per_output_channel_carries_the_integer_trace():
+    """A conv weight [out, in, kh, kw]: its last axis (the kernel) is too short for a block, and the
+    scales of per-channel quantisation are per output channel: rows are whole output channels."""
+    from scratchcheck.evidence.metrics import pair_metrics
+
+    w = (RNG.standard_normal((32, 16, 3, 3)) * 0.05).astype(np.float32)
+    flat = w.reshape(32, -1)
+    step = np.abs(flat).max(1, keepdims=True) / 127
+    q = (np.round(flat / step) * step).reshape(w.shape).astype(np.float32)
+    assert pair_metrics(q, w).conversion_trace == "integer grid"

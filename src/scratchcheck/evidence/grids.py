@@ -15,7 +15,8 @@ import numpy as np
 
 BLOCK = 16  # values per block: the smallest quantisation block in use (GGUF's Q6_K, Q3_K, Q2_K)
 LEVELS = 256  # an integer grid of at most 8 bits
-MIN_BLOCKS = 8  # blocks with at least MIN_DISTINCT values needed before a grid is claimed
+MIN_BLOCKS = 2  # blocks with at least MIN_DISTINCT values needed before a grid is claimed (each on a
+# grid by chance: below 1e-20 for floats, see docs/methods.md; two let a 32-weight output layer show it)
 MIN_DISTINCT = 4
 TOLERANCE = 0.02  # of a step: values sit this close to the grid (float32 arithmetic leaves ~1e-5)
 EUCLID_ROUNDS = 24  # halving rounds: enough for gaps of up to 2^24 steps

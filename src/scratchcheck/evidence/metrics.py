@@ -157,15 +157,19 @@ def on_integer_grid(x: np.ndarray) -> bool:
 
 
 def _runs(x: np.ndarray, transposed: bool) -> np.ndarray | None:
-    """Up to RUN_ROWS evenly spaced rows of ``x`` (of ``x.T`` if ``transposed``; a tensor of more
-    axes as rows of its last one), each cut to its first RUN_LENGTH values (STRIDED_LENGTH when not
-    consecutive in memory, read as the few strided values needed; rows in memory order are read
-    whole with ``pread``). None for a vector."""
+    """Up to RUN_ROWS evenly spaced rows of ``x`` (of ``x.T`` if ``transposed``), each cut to its
+    first RUN_LENGTH values (STRIDED_LENGTH when not consecutive in memory, read as the few strided
+    values needed; rows in memory order are read whole with ``pread``). A tensor of more axes in
+    memory order is read as rows of its last axis (stacked experts' matrices) or, where that axis is
+    too short to hold a block (a convolution's kernel), of everything after the first (one output
+    channel a row, the unit per-channel quantisation scales). None for a vector."""
     if x.ndim < 2 or not x.size:
         return None
-    rows = x.T if transposed else x.reshape(-1, x.shape[-1]) if x.flags.c_contiguous else x
-    if rows.ndim != 2:
-        return None
+    if x.ndim > 2:
+        if transposed or not x.flags.c_contiguous:
+            return None
+        x = x.reshape(-1, x.shape[-1]) if x.shape[-1] >= 4 * grids.BLOCK else x.reshape(x.shape[0], -1)
+    rows = x.T if transposed else x
     pick = np.unique(np.linspace(0, rows.shape[0] - 1, min(RUN_ROWS, rows.shape[0])).astype(np.int64))
     if rows.flags.c_contiguous:
         return np.asarray(take_rows(rows, pick))[:, :RUN_LENGTH]
