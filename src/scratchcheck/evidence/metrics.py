@@ -115,8 +115,7 @@ def conversion_trace(
         fine, coarse = (sample_b, sample_a) if grid in on_a else (sample_a, sample_b)
         if grids.rounds_to(fine, coarse, grid):
             return "float grid"
-    # Rows of the matrix, then of its transpose: per-channel scales put the grid along either axis.
-    for transposed in (False, True) if a.ndim == 2 else (False,):
+    for transposed in _orientations(a):
         for grid_side, other in ((a, b), (b, a)):
             runs = _runs(grid_side, transposed)
             steps = grids.integer_steps(runs) if runs is not None else None
@@ -149,11 +148,17 @@ def conversion_trace(
 def on_integer_grid(x: np.ndarray) -> bool:
     """Whether a matrix's consecutive values, along its rows or its columns, lie on the grids of a
     dequantised integer quantisation (``grids.integer_steps``)."""
-    for transposed in (False, True) if x.ndim == 2 else (False,):
+    for transposed in _orientations(x):
         runs = _runs(x, transposed)
         if runs is not None and grids.integer_steps(runs) is not None:
             return True
     return False
+
+
+def _orientations(x: np.ndarray) -> tuple[bool, ...]:
+    """Rows of a matrix, then of its transpose (per-channel scales put a grid along either axis);
+    a tensor of more axes is read in one orientation (``_runs``)."""
+    return (False, True) if x.ndim == 2 else (False,)
 
 
 def _runs(x: np.ndarray, transposed: bool) -> np.ndarray | None:
