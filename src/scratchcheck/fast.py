@@ -18,7 +18,6 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .evidence.thresholds import IDENTICAL_PEARSON, IDENTICAL_REL_L2
 from .results import ComparisonReport, ComponentComparison, TensorComparison
 
 if TYPE_CHECKING:
@@ -73,6 +72,8 @@ def _decided(report: ComparisonReport, c: ComponentComparison, models: dict[str,
     integer grid: it may be ``identical``, converted through a block quantisation whose grid only
     consecutive values show (a sample keeps scattered ones). Float grids and float rounding show on
     the sample's values."""
+    from .evidence.rules import conversion_sized
+
     if c.verdict not in DECIDED_BY_A_SAMPLE:
         return False
     if c.verdict != "derived" or c.kind in NOT_IDENTICAL_KINDS:
@@ -85,10 +86,7 @@ def _decided(report: ComparisonReport, c: ComponentComparison, models: dict[str,
         and t.learned
         and t.pearson is not None
     ]
-    if not all(
-        t.pearson >= IDENTICAL_PEARSON and t.rel_l2 is not None and t.rel_l2 <= IDENTICAL_REL_L2
-        for t in tensors
-    ):
+    if not all(conversion_sized(t.pearson, t.rel_l2) for t in tensors):
         return True
     suspect, reference = models.get(report.suspect.path), models.get(c.reference)
     return suspect is not None and reference is not None and not _grid_possible(tensors, suspect, reference)
@@ -103,6 +101,7 @@ def _grid_possible(tensors: list[TensorComparison], suspect: Checkpoint, referen
         if len(t.shape) < 2:
             continue
         for name, model in ((t.suspect, suspect), (t.reference, reference)):
-            if name not in model or on_integer_grid(model.read_values(name)):
+            # Stored quantised (GGUF, int8 with scales): on a grid by construction, nothing to read.
+            if name not in model or not model.stored_as_is(name) or on_integer_grid(model.read(name)):
                 return True
     return False

@@ -3,8 +3,9 @@
 Weights are random (Gaussian, scaled 1/sqrt(fan_in); norm gains around a chosen mean), named and
 shaped like the real families: a LLaMA/Qwen-style decoder (optionally MoE, optionally with a
 multi-token-prediction block saved as layer N) and a Qwen2.5-VL-style vision tower. The transforms
-produce what a derived model looks like: fine-tuned, noised, permuted, layer-dropped, renamed, and
-rotated (a function-preserving change of the residual basis).
+produce what a derived model looks like: fine-tuned, noised, permuted, layer-dropped, renamed,
+rotated (a function-preserving change of the residual basis), quantised and back, or moved by a few
+Adam steps.
 Untrained weights are fine for testing structure; the lineage benchmark trains real models.
 """
 
@@ -191,6 +192,30 @@ def noised(weights: Weights, rel_sigma: float = 1 / 700, seed: int = 0) -> Weigh
         name: (w + rel_sigma * float(np.abs(w).mean() or 1.0) * rng.standard_normal(w.shape)).astype(w.dtype)
         for name, w in weights.items()
     }
+
+
+def round_trip(
+    values: np.ndarray, bits: int, block: int | None = None, *, asymmetric: bool = False
+) -> np.ndarray:
+    """``values`` rounded to a ``bits``-bit integer grid and back, as float32: one scale per row
+    (``block`` None; a row is everything after the first axis, as per-channel int8) or per ``block``
+    consecutive values (GGUF's Q8_0, Q4_0); absmax, or min and max with ``asymmetric`` (Q4_1)."""
+    x = (values.reshape(-1, block) if block else values.reshape(values.shape[0], -1)).astype(np.float64)
+    if asymmetric:
+        low, high = x.min(1, keepdims=True), x.max(1, keepdims=True)
+        step = np.where(high > low, (high - low) / (2**bits - 1), 1.0)
+        return (np.round((x - low) / step) * step + low).reshape(values.shape).astype(np.float32)
+    step = np.abs(x).max(1, keepdims=True) / (2 ** (bits - 1) - 1)
+    step = np.where(step > 0, step, 1.0)
+    return (np.round(x / step) * step).reshape(values.shape).astype(np.float32)
+
+
+def adam_steps(values: np.ndarray, steps: int, lr: float, rng: np.random.Generator) -> np.ndarray:
+    """What a few Adam steps leave, as float32: every value moved by about +-``lr`` a step, the
+    signs correlated from step to step. As small and flat-topped as a rounding error, on no grid."""
+    drift = rng.standard_normal(values.shape)
+    moves = sum(np.sign(drift + rng.standard_normal(values.shape)) for _ in range(steps))
+    return (values - lr * moves).astype(np.float32)
 
 
 def permute_units(

@@ -4,20 +4,11 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from scratchcheck import synthetic
 from scratchcheck.evidence import grids
 
 RNG = np.random.default_rng(0)
 W = (RNG.standard_normal((16, 512)) * 0.02).astype(np.float32)
-
-
-def _blocks(w, bits, block, asymmetric=False):
-    x = w.reshape(-1, block).astype(np.float64)
-    if asymmetric:
-        low, high = x.min(1, keepdims=True), x.max(1, keepdims=True)
-        step = (high - low) / (2**bits - 1)
-        return (np.round((x - low) / step) * step + low).reshape(w.shape).astype(np.float32)
-    step = np.abs(x).max(1, keepdims=True) / (2 ** (bits - 1) - 1)
-    return (np.round(x / step) * step).reshape(w.shape).astype(np.float32)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +16,7 @@ def _blocks(w, bits, block, asymmetric=False):
     [(512, 8, False), (32, 8, False), (32, 4, False), (32, 4, True), (16, 6, False), (128, 4, True)],
 )
 def test_dequantised_values_are_found_on_their_grid_with_its_step(block, bits, asymmetric):
-    q = _blocks(W, bits, block, asymmetric)
+    q = synthetic.round_trip(W, bits, block, asymmetric=asymmetric)
     steps = grids.integer_steps(q)
     assert steps is not None
     # The step found is the quantiser's (or, in a block too narrow to show it, a whole multiple).
@@ -56,7 +47,7 @@ def test_a_grid_is_not_claimed_on_too_few_distinct_values():
 
 
 def test_a_quantised_model_moved_by_more_than_half_a_step_is_not_its_rounding():
-    q = _blocks(W, 8, 32)
+    q = synthetic.round_trip(W, 8, 32)
     steps = grids.integer_steps(q)
     drifted = W + 0.6 * np.repeat(steps, grids.BLOCK).reshape(W.shape) * np.sign(RNG.standard_normal(W.shape))
     assert not grids.rounds_onto(drifted.astype(np.float32), q, steps)
@@ -81,8 +72,8 @@ def test_a_pair_carries_the_integer_trace_whichever_axis_holds_the_scales(axis):
     from scratchcheck.evidence.metrics import pair_metrics
 
     w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
-    step = np.abs(w).max(axis=axis, keepdims=True) / 127
-    q = (np.round(w / step) * step).astype(np.float32)
+    per_row = synthetic.round_trip(w, 8) if axis == 1 else synthetic.round_trip(w.T, 8).T
+    q = np.ascontiguousarray(per_row)
     assert pair_metrics(q, w).conversion_trace == "integer grid"
     assert pair_metrics(q.T, w.T).conversion_trace == "integer grid"
     tuned = (w + 1e-4 * np.sign(RNG.standard_normal(w.shape))).astype(np.float32)
@@ -110,7 +101,7 @@ def test_a_light_fine_tune_of_a_rounded_model_is_not_its_rounding():
 
     w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
     steps = (RNG.choice([-1.0, 1.0], w.shape) * 2e-6).astype(np.float32)
-    q = _blocks(w, 4, 32)
+    q = synthetic.round_trip(w, 4, 32)
     assert pair_metrics(q, w).conversion_trace == "integer grid"
     assert pair_metrics((q + steps).astype(np.float32), q).conversion_trace is None
     bf16 = w.astype(ml_dtypes.bfloat16).astype(np.float32)
@@ -135,7 +126,17 @@ def test_a_convolution_quantised_per_output_channel_carries_the_integer_trace():
     from scratchcheck.evidence.metrics import pair_metrics
 
     w = (RNG.standard_normal((32, 16, 3, 3)) * 0.05).astype(np.float32)
-    flat = w.reshape(32, -1)
-    step = np.abs(flat).max(1, keepdims=True) / 127
-    q = (np.round(flat / step) * step).reshape(w.shape).astype(np.float32)
+    q = synthetic.round_trip(w, 8)  # one scale per output channel
     assert pair_metrics(q, w).conversion_trace == "integer grid"
+
+
+def test_one_side_in_memory_order_and_the_other_transposed_are_compared_at_the_same_positions():
+    """An ONNX weight arrives as a transposed view while its HF counterpart is in memory order: the
+    two sides' runs differ in length and must be cut to the same positions, not broadcast."""
+    from scratchcheck.evidence.metrics import pair_metrics
+
+    w = (RNG.standard_normal((256, 384)) * 0.02).astype(np.float32)
+    q = np.ascontiguousarray(synthetic.round_trip(w.T, 8).T)  # per-column scales, in memory order
+    w_view = np.ascontiguousarray(w.T).T  # the same values, transposed in memory
+    assert pair_metrics(q, w_view).conversion_trace == "integer grid"
+    assert pair_metrics(w_view, q).conversion_trace == "integer grid"

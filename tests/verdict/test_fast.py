@@ -54,17 +54,11 @@ def test_a_block_quantised_copy_is_run_in_full_where_the_sample_cannot_see_its_g
     """int8 in blocks of 32 (GGUF's Q8_0), saved as float: the sample keeps scattered columns, so
     the blocks' grids and with them the conversion are invisible there; the sample's ``derived``,
     every tensor within conversion size, could be ``identical``, and the full pass says it is."""
-    import numpy as np
     from safetensors.numpy import load_file
 
     weights = load_file(next(models["base"].glob("*.safetensors")))
 
-    def q8_0(v):
-        blocks = v.reshape(-1, 32).astype(np.float64)
-        step = np.abs(blocks).max(1, keepdims=True) / 127
-        return (np.round(blocks / step) * step).reshape(v.shape).astype(np.float32)
-
-    rounded = {k: q8_0(v) if v.ndim == 2 else v for k, v in weights.items()}
+    rounded = {k: S.round_trip(v, 8, 32) if v.ndim == 2 else v for k, v in weights.items()}
     suspect = S.save(rounded, tmp_path / "q8_0")
     fast = compare(suspect, [models["base"]], fast=True)
     assert "within conversion size, which may be identical" in fast.warnings[0]

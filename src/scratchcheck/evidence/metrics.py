@@ -116,19 +116,18 @@ def conversion_trace(
         if grids.rounds_to(fine, coarse, grid):
             return "float grid"
     for transposed in _orientations(a):
-        for grid_side, other in ((a, b), (b, a)):
-            runs = _runs(grid_side, transposed)
-            steps = grids.integer_steps(runs) if runs is not None else None
-            if steps is None:
-                continue
-            # The other side at the same positions: off every grid, within half a step of this one.
-            mirrored = _runs(other, transposed)
-            if (
-                mirrored is not None
-                and grids.integer_steps(mirrored) is None
-                and grids.rounds_onto(mirrored, runs, steps)
-            ):
-                return "integer grid"
+        runs_a, runs_b = _runs(a, transposed), _runs(b, transposed)
+        if runs_a is None or runs_b is None:
+            continue
+        # The same positions on both sides: a side not in memory order reads shorter runs.
+        length = min(runs_a.shape[1], runs_b.shape[1])
+        runs_a, runs_b = runs_a[:, :length], runs_b[:, :length]
+        steps_a, steps_b = grids.integer_steps(runs_a), grids.integer_steps(runs_b)
+        # One side on a grid, the other off every grid and within half a step of it.
+        if steps_a is not None and steps_b is None and grids.rounds_onto(runs_b, runs_a, steps_a):
+            return "integer grid"
+        if steps_b is not None and steps_a is None and grids.rounds_onto(runs_a, runs_b, steps_b):
+            return "integer grid"
     # Rounding in arithmetic (a recomputed or refactored tensor): only between two sides on no float
     # grid (a side on a grid the other is not on was not rounded onto it, checked above, and
     # rounding a value onto a grid it is already on leaves it as it is); errors growing with the

@@ -80,9 +80,17 @@ def within_conversion(m: MeasuredPair) -> bool:
     x = m.metrics
     if x.bit_identical or x.max_abs_diff == 0:  # the same values in another dtype
         return True
-    if not x.pearson >= IDENTICAL_PEARSON or not x.rel_l2 <= IDENTICAL_REL_L2:
-        return False
-    return x.conversion_trace is not None
+    return conversion_sized(x.pearson, x.rel_l2) and x.conversion_trace is not None
+
+
+def conversion_sized(pearson: float | None, rel_l2: float | None) -> bool:
+    """Close enough for a change of precision: Pearson >= 0.99 and within 1% in L2."""
+    return (
+        pearson is not None
+        and rel_l2 is not None
+        and pearson >= IDENTICAL_PEARSON
+        and rel_l2 <= IDENTICAL_REL_L2
+    )
 
 
 def significant(log_p: float, alpha: float) -> bool:

@@ -306,7 +306,7 @@ def _conversions(comp: ComponentComparison, rows: Sequence[MeasuredPair]) -> str
         if m.metrics.bit_identical
         else "equal in value"
         if m.metrics.max_abs_diff == 0
-        else TRACE_WORDS.get(m.metrics.conversion_trace, "changed")
+        else TRACE_WORDS[m.metrics.conversion_trace]  # converted: every other row carries a trace
         for m in rows
         if m.metrics is not None
     )
